@@ -1,0 +1,47 @@
+"""The ``gvr`` command: LightningCLI's fit | validate | test | predict, plus user verbs (``gvr upscale``)."""
+
+import sys
+
+from lightning.pytorch.cli import LightningCLI
+
+from gvr.data.datamodule import VideoDataModule
+from gvr.module import VSRModule
+
+VERBS = {"upscale": "gvr.commands.upscale"}
+
+
+class GVRCLI(LightningCLI):
+    """LightningCLI with gvr's links: the scale factor is set once, on the data, and shared with the model."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.scale", "model.scale")
+
+
+def lightning_main(args: list[str] | None = None) -> GVRCLI:
+    """Run a Lightning subcommand (fit, validate, test, predict)."""
+    return GVRCLI(
+        VSRModule,
+        VideoDataModule,
+        trainer_defaults={"use_distributed_sampler": False},  # StreamSampler shards the stream itself
+        save_config_kwargs={"overwrite": True},
+        args=args,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``gvr`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in VERBS:
+        import importlib
+
+        importlib.import_module(VERBS[argv[0]]).main(argv[1:])
+        return
+    if not argv or argv[0] in ("-h", "--help"):
+        print("gvr: latent video super-resolution (SimpleGVR)\n\nuser verbs:\n"
+              "  upscale    upscale a video with a trained checkpoint (gvr upscale --help)\n\n"
+              "Lightning subcommands (gvr fit --help, ...):", flush=True)
+    lightning_main(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""``gvr upscale INPUT --ckpt CKPT --output OUT.mp4``: super-resolve one video file."""
+
+import argparse
+import json
+import logging
+import sys
+
+from gvr.data.video import VideoError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gvr upscale", description="Upscale a video with a trained gvr checkpoint.")
+    p.add_argument("input", help="video file (anything PyAV decodes)")
+    p.add_argument("--ckpt", required=True, help="checkpoint written by `gvr fit` (rebuilds model and codec)")
+    p.add_argument("--output", "-o", required=True, help="output .mp4 (H.264) or .mkv (FFV1)")
+    p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the checkpoint's sample_steps)")
+    p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
+    p.add_argument("--chunk", type=int, default=17, help="frames per temporal chunk")
+    p.add_argument("--overlap", type=int, default=4, help="frames shared by neighbouring chunks (cross-faded)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from gvr.upscale import load_module, upscale_video
+
+    try:
+        module = load_module(args.ckpt, args.device)
+        summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
+                                overlap=args.overlap, seed=args.seed, crf=args.crf, overwrite=args.overwrite)
+    except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
+        sys.exit(f"gvr upscale: error: {err}")
+    print(json.dumps(summary))

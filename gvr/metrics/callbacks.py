@@ -1,0 +1,46 @@
+"""Callbacks with side effects: validation previews to TensorBoard and PNG."""
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from PIL import Image
+
+from gvr.data.video import tensor_to_frames
+
+
+def side_by_side(*videos: torch.Tensor, frame: int | None = None) -> np.ndarray:
+    """One frame (middle by default) of each ``(3, T, H, W)`` video, placed left to right: uint8 (H, W*n, 3)."""
+    t = videos[0].shape[1]
+    k = t // 2 if frame is None else frame
+    return np.concatenate([tensor_to_frames(v[:, k : k + 1].float().cpu())[0] for v in videos], axis=1)
+
+
+class ValidationPreview(L.Callback):
+    """Logs ``bicubic | output | ground truth`` of the first validation clips to TensorBoard and PNG.
+
+    Args:
+        num_clips: how many clips of the first validation batch to show (stacked vertically).
+        save_png: also write ``<log_dir>/previews/step_<N>.png``.
+    """
+
+    def __init__(self, num_clips: int = 2, save_png: bool = True):
+        self.num_clips, self.save_png = num_clips, save_png
+
+    @rank_zero_only
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx != 0 or trainer.sanity_checking or not isinstance(outputs, dict):
+            return
+        n = min(self.num_clips, outputs["output"].shape[0])
+        rows = [side_by_side(outputs["bicubic"][i], outputs["output"][i], outputs["hr"][i]) for i in range(n)]
+        sheet = np.concatenate(rows, axis=0)
+        step = trainer.global_step
+        experiment = getattr(trainer.logger, "experiment", None)
+        if hasattr(experiment, "add_image"):
+            experiment.add_image("val/bicubic|output|hr", sheet, step, dataformats="HWC")
+        if self.save_png and trainer.log_dir is not None:
+            folder = Path(trainer.log_dir) / "previews"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(sheet).save(folder / f"step_{step:07d}.png")

@@ -1,0 +1,7 @@
+"""Pure nn.Modules: the SimpleGVR DiT, its latent upsampler and the attention operators."""
+
+from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
+from gvr.models.dit import PRESETS, SimpleGVR
+from gvr.models.upsampler import LatentUpsampler, Res3D
+
+__all__ = ["PRESETS", "AttentionOp", "FrameAttention", "FullAttention", "LatentUpsampler", "Res3D", "SimpleGVR"]

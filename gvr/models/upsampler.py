@@ -1,0 +1,115 @@
+"""Latent upsampler: resizes the LR latent `c` to the HR latent grid, at any (non-integer) scale.
+
+`c -> Res3D -> Res3D -> bilinear resize (per frame) -> Res3D -> Res3D`, as in SimpleGVR. The resize is
+plain bilinear interpolation to the target `(H, W)` given at forward, so one network serves every scale
+factor; the convolutions before and after it learn to prepare and sharpen the latent around it.
+"""
+
+import math
+
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm of each frame on its own, in float32; returns the input dtype.
+
+    Per-frame statistics keep the blocks causal in time and independent of the clip length.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        b = x.shape[0]
+        frames = rearrange(x.float(), "b c t h w -> (b t) c h w")
+        frames = F.group_norm(frames, self.num_groups, self.weight.float(), self.bias.float(), self.eps)
+        return rearrange(frames, "(b t) c h w -> b c t h w", b=b).type_as(x)
+
+
+def group_norm(channels: int) -> FrameGroupNorm:
+    """Per-frame GroupNorm with up to 32 groups that divide `channels`."""
+    return FrameGroupNorm(math.gcd(32, channels), channels, eps=1e-6)
+
+
+class Res3D(nn.Module):
+    """3D convolution residual block: GroupNorm-SiLU-Conv3d(3x3x3)-GroupNorm-SiLU-Conv3d(3x3x3) + skip.
+
+    Time padding is causal: each convolution sees the current and the two previous frames, with the
+    first frame replicated before the clip. Output frame `i` depends only on input frames `<= i`, like the
+    causal video VAE whose first latent frame encodes an image on its own; a single frame (an image) is
+    processed exactly as the first frame of a clip. Space is zero-padded. The skip is a 1x1x1
+    convolution when the channel count changes.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm1 = group_norm(in_channels)
+        self.conv1 = nn.Conv3d(in_channels, out_channels, kernel_size=3, padding=(0, 1, 1))
+        self.norm2 = group_norm(out_channels)
+        self.conv2 = nn.Conv3d(out_channels, out_channels, kernel_size=3, padding=(0, 1, 1))
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Conv3d(in_channels, out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map `x` `(B, in_channels, T, H, W)` to `(B, out_channels, T, H, W)`."""
+        h = self.conv1(causal_pad(F.silu(self.norm1(x))))
+        h = self.conv2(causal_pad(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+def causal_pad(x: Tensor) -> Tensor:
+    """Replicate the first frame twice before the clip: `(B, C, T, H, W) -> (B, C, T + 2, H, W)`."""
+    return F.pad(x, (0, 0, 0, 0, 2, 0), mode="replicate")
+
+
+def resize_frames(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize of every frame of `x` `(B, C, T, h, w)` to `(B, C, T, *size)`.
+
+    `align_corners=False` (pixel-centre aligned, any ratio); antialiased when an axis shrinks. Computed in
+    float32 (antialiased bf16 resizing has no CPU kernel) and returned in the input dtype.
+    """
+    b, _, _, h, w = x.shape
+    frames = rearrange(x.float(), "b c t h w -> (b t) c h w")
+    shrink = size[0] < h or size[1] < w
+    frames = F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+    return rearrange(frames, "(b t) c h w -> b c t h w", b=b).type_as(x)
+
+
+class LatentUpsampler(nn.Module):
+    """Resizes a latent to a given latent grid: Res3D -> Res3D -> bilinear resize -> Res3D -> Res3D.
+
+    With `expand_time = e > 1` it is the "wide" variant of the later SimpleGVR version: the first block
+    widens to `channels * e` and the channels are unpacked into `e` sub-frames per latent frame
+    (`b (c e) t h w -> b c (t e) h w`), so that the second block and the resize work at the pixel frame
+    rate (e = 4 for a VAE that compresses time 4x); after the third block the sub-frames are packed back
+    into channels and the last block maps them to `out_channels`. `e = 1` is the plain upsampler.
+
+    Args:
+        in_channels: channels of the input latent.
+        out_channels: channels of the output latent.
+        channels: width of the residual blocks.
+        expand_time: sub-frames per latent frame in the middle blocks ("wide" variant); 1 disables.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, channels: int = 128, expand_time: int = 1):
+        super().__init__()
+        if expand_time < 1:
+            raise ValueError(f"LatentUpsampler: expand_time must be >= 1, got {expand_time}")
+        self.expand_time = expand_time
+        wide = channels * expand_time
+        self.blocks = nn.ModuleList(
+            [Res3D(in_channels, wide), Res3D(channels, channels), Res3D(channels, channels), Res3D(wide, out_channels)]
+        )
+
+    def forward(self, c: Tensor, size: tuple[int, int]) -> Tensor:
+        """Map `c` `(B, in_channels, T, h, w)` to `(B, out_channels, T, *size)`, `size = (H, W)`."""
+        e = self.expand_time
+        x = self.blocks[0](c)  # (b, channels * e, t, h, w)
+        x = rearrange(x, "b (c e) t h w -> b c (t e) h w", e=e)
+        x = self.blocks[1](x)
+        x = resize_frames(x, size)
+        x = self.blocks[2](x)
+        x = rearrange(x, "b c (t e) h w -> b (c e) t h w", e=e)
+        return self.blocks[3](x)

@@ -1,0 +1,156 @@
+"""Upscale whole videos with a trained VSRModule, in overlapping temporal chunks blended at the seams.
+
+Memory stays bounded whatever the length: only one chunk of LR frames and the HR frames of the
+chunk being blended are held; finished frames go straight to the encoder.
+"""
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+
+log = logging.getLogger(__name__)
+
+MIN_FRAMES = 2
+
+
+def output_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """Output frame size: each side times ``scale``, rounded half up (``floor(x * scale + 0.5)``)."""
+    return math.floor(height * scale + 0.5), math.floor(width * scale + 0.5)
+
+
+def plan_chunks(frames: int, chunk: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
+    """Windows ``[start, end)`` of at most ``chunk`` frames covering ``frames``, overlapping by >= ``overlap``.
+
+    Starts advance by ``chunk - overlap`` rounded down to a multiple of ``align`` (the codec's temporal
+    factor, so that latent frames of neighbouring chunks line up); the last window ends at ``frames``.
+    """
+    if not 0 <= overlap < chunk:
+        raise ValueError(f"need 0 <= overlap < chunk, got overlap={overlap}, chunk={chunk}")
+    stride = max(align, (chunk - overlap) // align * align)
+    if frames <= chunk:
+        return [(0, frames)]
+    starts = list(range(0, frames - chunk, stride)) + [frames - chunk]
+    return [(s, s + chunk) for s in starts]
+
+
+class ChunkBlender:
+    """Accumulates overlapping chunk outputs with linear cross-fade weights and releases finished frames.
+
+    ``add(start, frames, next_start)`` takes the HR frames ``(n, H, W, 3)`` float of the window that
+    begins at ``start``; frames before ``next_start`` (the next window's start, or None at the end) can
+    no longer change and are returned as uint8 in order.
+    """
+
+    def __init__(self) -> None:
+        self.base = 0  # absolute index of the first frame held
+        self.sum: np.ndarray | None = None
+        self.weight: np.ndarray | None = None
+        self.prev_end = 0
+
+    def add(self, start: int, frames: np.ndarray, next_start: int | None) -> np.ndarray:
+        n = len(frames)
+        end = start + n
+        before = max(0, self.prev_end - start)  # frames shared with the previous window
+        after = max(0, end - next_start) if next_start is not None else 0
+        i = np.arange(n, dtype=np.float32)
+        w = np.minimum.reduce([np.ones(n, np.float32), (i + 1) / (before + 1), (n - i) / (after + 1)])
+        if self.sum is None:
+            self.base, self.sum, self.weight = start, np.zeros((0, *frames.shape[1:]), np.float32), np.zeros(0, np.float32)
+        grow = end - self.base - len(self.sum)
+        if grow > 0:
+            self.sum = np.concatenate([self.sum, np.zeros((grow, *frames.shape[1:]), np.float32)])
+            self.weight = np.concatenate([self.weight, np.zeros(grow, np.float32)])
+        lo = start - self.base
+        self.sum[lo : lo + n] += frames * w[:, None, None, None]
+        self.weight[lo : lo + n] += w
+        self.prev_end = end
+        cut = (next_start if next_start is not None else end) - self.base
+        done = self.sum[:cut] / self.weight[:cut, None, None, None]
+        self.sum, self.weight, self.base = self.sum[cut:], self.weight[cut:], self.base + cut
+        return np.clip(np.rint(done), 0, 255).astype(np.uint8)
+
+
+def windows(frames: Iterator[np.ndarray], plan: list[tuple[int, int]]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, lr_frames)`` for each planned window, decoding lazily and dropping passed frames."""
+    buffer: list[np.ndarray] = []
+    base = 0
+    for start, end in plan:
+        while base + len(buffer) < end:
+            try:
+                buffer.append(next(frames))
+            except StopIteration:
+                raise VideoError(f"video ended after {base + len(buffer)} frames, expected at least {end}") from None
+        drop = start - base
+        buffer, base = buffer[drop:], start
+        yield start, np.stack(buffer[: end - start])
+
+
+def upscale_video(
+    module,
+    source: str,
+    output: str,
+    steps: int | None = None,
+    s: float | None = None,
+    chunk: int = 17,
+    overlap: int = 4,
+    seed: int = 0,
+    crf: int = 18,
+    overwrite: bool = False,
+    progress: bool = True,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Upscale ``source`` with ``module`` (a VSRModule) and write an H.264 mp4 to ``output``.
+
+    Returns a summary: input and output size, frames, fps and chunks. The output has exactly
+    :func:`output_size` pixels, the input's frame count and the input's frame rate.
+    """
+    info = probe_video(source)
+    if info.frames < MIN_FRAMES:
+        raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model)")
+    if Path(output).exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    scale = float(module.hparams.scale)
+    out_h, out_w = output_size(info.height, info.width, scale)
+    plan = plan_chunks(info.frames, chunk, overlap, module.codec.temporal_factor)
+    blender = ChunkBlender()
+    bar = tqdm(total=info.frames, unit="frame", desc=f"upscale x{scale:g}", disable=not progress)
+    module.eval()
+    with VideoWriter(output, info.fps, out_w, out_h, crf=crf, overwrite=overwrite) as writer:
+        for k, (start, lr) in enumerate(windows((f for block in iter_frames(source, chunk) for f in block), plan)):
+            x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
+            hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start)
+            frames = tensor_to_frames(hr[0].cpu()).astype(np.float32)
+            next_start = plan[k + 1][0] if k + 1 < len(plan) else None
+            done = blender.add(start, frames, next_start)
+            writer.write(done)
+            bar.update(len(done))
+            if on_chunk is not None:
+                on_chunk(k, len(plan))
+    bar.close()
+    return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
+            "frames": info.frames, "fps": info.fps, "chunks": len(plan), "scale": scale}
+
+
+def load_module(ckpt: str, device: str = "cpu"):
+    """Rebuild a VSRModule (backbone, codec and EMA weights) from a checkpoint file alone."""
+    from gvr.module import VSRModule
+
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {ckpt} not found")
+    try:
+        meta = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as err:  # any unpickling/zip failure means "not a checkpoint"
+        raise ValueError(f"{ckpt} is not a PyTorch checkpoint ({type(err).__name__}: {err})") from err
+    hp = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
+    if "state_dict" not in meta or hp.get("_class_path", "gvr.module.VSRModule").split(".")[-1] != "VSRModule" or "backbone" not in hp:
+        raise ValueError(f"{ckpt} is not a gvr VSRModule checkpoint (written by `gvr fit`)")
+    module = VSRModule.load_from_checkpoint(path, map_location=device, weights_only=False)
+    return module.eval().to(device)

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny synthetic videos, manifests and a tiny-model CLI config."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gvr.data.manifest import scan_videos, write_manifest  # noqa: E402
+from gvr.data.video import write_video  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def moving_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    """uint8 (T, H, W, 3): a smooth random texture translating right by 2 px a frame."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=(h // 4 + 2, (w + 2 * t) // 4 + 2, 3)).astype(np.float32)
+    big = np.kron(base, np.ones((4, 4, 1)))  # blocky texture with real edges
+    return np.stack([big[:h, 2 * k : 2 * k + w] for k in range(t)]).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict:
+    """Two synthetic training videos and one held-out video, with their manifests."""
+    root = tmp_path_factory.mktemp("tiny_data")
+    for name, (t, h, w, seed) in {"a.mp4": (12, 48, 64, 0), "b.mp4": (10, 40, 56, 1), "val.mp4": (9, 40, 48, 2)}.items():
+        write_video(root / name, moving_frames(t, h, w, seed), fps=24, crf=0)
+    train, val = root / "train.jsonl", root / "val.jsonl"
+    records = scan_videos(root, min_frames=3)
+    write_manifest([r for r in records if "val" not in Path(r["path"]).name], train)
+    write_manifest([r for r in records if "val" in Path(r["path"]).name], val)
+    return {"root": root, "train": str(train), "val": str(val), "val_video": str(root / "val.mp4")}
+
+
+def tiny_cli_args(tiny_data: dict, log_dir: Path, *extra: str) -> list[str]:
+    """`gvr fit` arguments for a seconds-long run of a very small SimpleGVR on the synthetic videos."""
+    return [
+        "--seed_everything", "0",
+        "--trainer.accelerator", "cpu",
+        "--trainer.logger", "lightning.pytorch.loggers.TensorBoardLogger",
+        "--trainer.logger.save_dir", str(log_dir),
+        "--trainer.logger.name", "run",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.log_every_n_steps", "1",
+        "--model.backbone", "gvr.models.SimpleGVR",
+        "--model.backbone.latent_channels", "12",
+        "--model.backbone.dim", "32",
+        "--model.backbone.depth", "1",
+        "--model.backbone.heads", "2",
+        "--model.backbone.upsampler_channels", "8",
+        "--model.codec", "gvr.codecs.PatchCodec",
+        "--model.codec.spatial_factor", "2",
+        "--model.val_sample_steps", "2",
+        "--model.sample_steps", "2",
+        "--model.lr", "1e-3",
+        "--data.train_manifest", tiny_data["train"],
+        "--data.val_manifest", tiny_data["val"],
+        "--data.scale", "2",
+        "--data.num_frames", "3",
+        "--data.hr_size", "[24, 32]",
+        "--data.size_multiple", "4",
+        "--data.batch_size", "2",
+        "--data.num_workers", "0",
+        "--data.samples_per_epoch", "8",
+        "--data.val_clips_per_video", "1",
+        *extra,
+    ]

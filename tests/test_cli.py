@@ -1,0 +1,115 @@
+"""The gvr command: help, every config parses, fit, exact resume, checkpoint -> upscale."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_cli_args
+
+from gvr.cli import lightning_main, main
+from gvr.data.video import probe_video, write_video
+from gvr.module import VSRModule
+from gvr.upscale import load_module
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_gvr_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "upscale" in out and "fit" in out
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_every_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        lightning_main(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "class_path: gvr.models.SimpleGVR" in printed
+
+
+def test_configs_exist():
+    assert any(c.name == "stage1.yaml" for c in CONFIGS)
+
+
+def test_fit_fast_dev_run(tiny_data, tmp_path):
+    cli = lightning_main(["fit", *tiny_cli_args(tiny_data, tmp_path, "--trainer.fast_dev_run", "2")])
+    assert cli.trainer.global_step == 2
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+    assert "val/psnr" in cli.trainer.callback_metrics and "val/psnr_bicubic" in cli.trainer.callback_metrics
+
+
+def _fit(tiny_data, log_dir, steps, *extra):
+    args = tiny_cli_args(
+        tiny_data, log_dir, "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0",
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        "--trainer.callbacks.save_last", "true", "--trainer.callbacks.every_n_train_steps", "3",
+        "--trainer.callbacks.save_top_k", "-1", *extra,
+    )
+    return lightning_main(["fit", *args])
+
+
+def test_resume_from_last_ckpt_is_exact(tiny_data, tmp_path):
+    # samples_per_epoch 8 / batch 2 = 4 batches an epoch: step 3 is mid-epoch, 6 crosses an epoch.
+    full = _fit(tiny_data, tmp_path / "full", 6)
+    part = _fit(tiny_data, tmp_path / "part", 3)
+    ckpt = Path(part.trainer.checkpoint_callback.dirpath) / "last.ckpt"
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 3
+    resumed = _fit(tiny_data, tmp_path / "part", 6, "--ckpt_path", str(ckpt))
+    assert resumed.trainer.global_step == 6
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_checkpoint_alone_rebuilds_model_and_upscales(tiny_data, tmp_path, capsys):
+    cli = _fit(tiny_data, tmp_path, 3)
+    ckpt = str(Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt")
+    module = load_module(ckpt)
+    assert isinstance(module, VSRModule) and module.codec.spatial_factor == 2 and module.hparams.scale == 2
+    out = tmp_path / "up.mp4"
+    main(["upscale", tiny_data["val_video"], "--ckpt", ckpt, "--output", str(out), "--steps", "2", "--chunk", "5", "--overlap", "2"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    src, dst = probe_video(tiny_data["val_video"]), probe_video(out)
+    assert (dst.width, dst.height) == (2 * src.width, 2 * src.height)
+    assert dst.frames == src.frames and dst.fps == pytest.approx(src.fps)
+    assert summary["chunks"] == 3
+    # Never overwrite what a user made.
+    with pytest.raises(SystemExit, match="exists"):
+        main(["upscale", tiny_data["val_video"], "--ckpt", ckpt, "--output", str(out)])
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "one_frame"])
+def test_upscale_bad_inputs_give_clear_errors(tiny_data, tmp_path, kind):
+    cli = _fit(tiny_data, tmp_path, 1)
+    ckpt = str(Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt")
+    bad = tmp_path / f"{kind}.mp4"
+    if kind == "corrupt":
+        bad.write_bytes(b"\x00not a video" * 100)
+    elif kind == "truncated":
+        data = Path(tiny_data["val_video"]).read_bytes()
+        bad.write_bytes(data[: len(data) // 3])
+    else:
+        from conftest import moving_frames
+
+        write_video(bad, moving_frames(1, 32, 32), fps=24)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["upscale", str(bad), "--ckpt", ckpt, "--output", str(tmp_path / "out.mp4")])
+    assert str(bad) in str(exit_info.value) and "gvr upscale: error" in str(exit_info.value)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_upscale_rejects_wrong_checkpoint(tiny_data, tmp_path):
+    fake = tmp_path / "fake.ckpt"
+    torch.save({"weights": torch.zeros(2)}, fake)
+    with pytest.raises(SystemExit, match="not a gvr VSRModule checkpoint"):
+        main(["upscale", tiny_data["val_video"], "--ckpt", str(fake), "--output", str(tmp_path / "o.mp4")])
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"garbage")
+    with pytest.raises(SystemExit, match="not a PyTorch checkpoint"):
+        main(["upscale", tiny_data["val_video"], "--ckpt", str(garbage), "--output", str(tmp_path / "o.mp4")])
