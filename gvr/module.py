@@ -118,7 +118,7 @@ class VSRModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         loss = self.flow_loss(batch["hr"], batch["lr"], self._generator(self.global_step, self.global_rank))
-        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["hr"].shape[0])
         return loss
 
     def optimizer_step(self, *args, **kwargs) -> None:
@@ -214,7 +214,7 @@ class VSRModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         hr, lr = batch["hr"], batch["lr"]
         loss = self.flow_loss(hr, lr, self._generator(10**9, batch_idx))
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=hr.shape[0])
         size = tuple(hr.shape[-2:])
         out = self.upscale_clip(lr, size, steps=self.hparams.val_sample_steps, seed=batch_idx)
         bicubic = resize_video(lr, size, "bicubic")
@@ -223,7 +223,7 @@ class VSRModule(L.LightningModule):
         self.log_dict(
             {"val/psnr": self.val_psnr, "val/ssim": self.val_ssim,
              "val/psnr_bicubic": self.val_psnr_bicubic, "val/ssim_bicubic": self.val_ssim_bicubic},
-            prog_bar=False,
+            batch_size=hr.shape[0],
         )
         return {"output": out, "bicubic": bicubic, "hr": hr}
 

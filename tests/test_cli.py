@@ -43,6 +43,14 @@ def test_fit_fast_dev_run(tiny_data, tmp_path):
     assert "val/psnr" in cli.trainer.callback_metrics and "val/psnr_bicubic" in cli.trainer.callback_metrics
 
 
+def test_fit_bf16_mixed_with_gradient_checkpointing(tiny_data, tmp_path):
+    cli = lightning_main(["fit", *tiny_cli_args(tiny_data, tmp_path, "--trainer.fast_dev_run", "1",
+                                                "--trainer.precision", "bf16-mixed",
+                                                "--model.backbone.gradient_checkpointing", "true")])
+    assert cli.trainer.global_step == 1 and cli.model.backbone.gradient_checkpointing
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+
+
 def _fit(tiny_data, log_dir, steps, *extra):
     args = tiny_cli_args(
         tiny_data, log_dir, "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0",
@@ -113,3 +121,17 @@ def test_upscale_rejects_wrong_checkpoint(tiny_data, tmp_path):
     garbage.write_bytes(b"garbage")
     with pytest.raises(SystemExit, match="not a PyTorch checkpoint"):
         main(["upscale", tiny_data["val_video"], "--ckpt", str(garbage), "--output", str(tmp_path / "o.mp4")])
+
+
+def test_predict_writes_videos_through_the_writer(tiny_data, tmp_path):
+    cli = _fit(tiny_data, tmp_path, 1)
+    ckpt = str(Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt")
+    out_dir = tmp_path / "pred"
+    args = tiny_cli_args(tiny_data, tmp_path, "--ckpt_path", ckpt, "--data.predict_inputs", f"[{tiny_data['val_video']}]",
+                         "--data.predict_chunk", "4", "--data.predict_overlap", "1",
+                         "--trainer.callbacks+=gvr.data.predict.VideoPredictionWriter",
+                         "--trainer.callbacks.output_dir", str(out_dir))
+    lightning_main(["predict", *args])
+    written = probe_video(out_dir / "val_x2.mp4")
+    src = probe_video(tiny_data["val_video"])
+    assert (written.width, written.height, written.frames) == (2 * src.width, 2 * src.height, src.frames)
