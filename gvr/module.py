@@ -21,6 +21,7 @@ from gvr.flow import (
     interpolate,
     sample_euler,
 )
+from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
 
@@ -173,13 +174,16 @@ class VSRModule(L.LightningModule):
         s: float | None = None,
         seed: int = 0,
         frame_offset: int = 0,
+        tile: int | None = None,
+        tile_overlap: int = 8,
     ) -> Tensor:
         """Super-resolve LR pixels ``(B, 3, T, h, w)`` to ``(B, 3, T, *size)`` pixels in [-1, 1].
 
         Any ``T``, ``h`` and ``w`` work: the clip is padded to what the codec accepts and the result is
         cropped. The initial noise of each latent frame is seeded by ``seed`` and the absolute index of
         its last pixel frame (``frame_offset`` + position), so overlapping chunks of a long video start
-        from the same noise where they overlap.
+        from the same noise where they overlap. ``tile`` (in LR latent pixels) runs the network on
+        overlapping spatial tiles blended at every step (:func:`gvr.flow.tiled.tiled`), bounding memory.
         """
         hp = self.hparams
         steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
@@ -194,7 +198,8 @@ class VSRModule(L.LightningModule):
         c_s = augment_condition(c, s_vec, self._frame_noise(c.shape, seed + 1, frame_offset))
         ts = euler_timesteps(steps, hp.sample_shift, device=self.device)
         net = self.inference_net
-        z0 = sample_euler(lambda x, tt, c, s: net(x, tt, c, s), z, ts, {"c": c_s, "s": s_vec})
+        velocity = tiled(net, tile, tile_overlap) if tile else net
+        z0 = sample_euler(lambda x, tt, c, s: velocity(x, tt, c, s), z, ts, {"c": c_s, "s": s_vec})
         with torch.autocast(self.device.type, enabled=False):
             out = self.codec.decode(z0.float())
         return out[:, :, :t, : size[0], : size[1]].clamp(-1, 1)

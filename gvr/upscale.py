@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.flow.tiled import ramp_weights
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,7 @@ class ChunkBlender:
         end = start + n
         before = max(0, self.prev_end - start)  # frames shared with the previous window
         after = max(0, end - next_start) if next_start is not None else 0
-        i = np.arange(n, dtype=np.float32)
-        w = np.minimum.reduce([np.ones(n, np.float32), (i + 1) / (before + 1), (n - i) / (after + 1)])
+        w = ramp_weights(n, before, after).numpy()
         if self.sum is None:
             self.base, self.sum, self.weight = start, np.zeros((0, *frames.shape[1:]), np.float32), np.zeros(0, np.float32)
         grow = end - self.base - len(self.sum)
@@ -102,6 +102,8 @@ def upscale_video(
     overlap: int = 4,
     seed: int = 0,
     crf: int = 18,
+    tile: int | None = None,
+    tile_overlap: int = 8,
     overwrite: bool = False,
     progress: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
@@ -125,7 +127,8 @@ def upscale_video(
     with VideoWriter(output, info.fps, out_w, out_h, crf=crf, overwrite=overwrite) as writer:
         for k, (start, lr) in enumerate(windows((f for block in iter_frames(source, chunk) for f in block), plan)):
             x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
-            hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start)
+            hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
+                                     tile_overlap=tile_overlap)
             frames = tensor_to_frames(hr[0].cpu()).astype(np.float32)
             next_start = plan[k + 1][0] if k + 1 < len(plan) else None
             done = blender.add(start, frames, next_start)

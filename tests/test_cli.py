@@ -92,6 +92,27 @@ def test_checkpoint_alone_rebuilds_model_and_upscales(tiny_data, tmp_path, capsy
         main(["upscale", tiny_data["val_video"], "--ckpt", ckpt, "--output", str(out)])
 
 
+def test_upscale_a_short_real_clip(tiny_data, tmp_path, capsys):
+    from conftest import SAMPLES
+
+    from gvr.data.video import read_video
+
+    source = SAMPLES / "carphone_pristine.mp4"
+    if not source.is_file():
+        pytest.skip("run `make samples` for the real sample videos")
+    frames, fps = read_video(source, 30, 7)
+    clip = tmp_path / "carphone_part.mp4"
+    write_video(clip, frames[:, 30:102, 40:128], fps=fps)  # 7 real frames, 88x72
+    cli = _fit(tiny_data, tmp_path, 1)
+    ckpt = str(Path(cli.trainer.checkpoint_callback.dirpath) / "last.ckpt")
+    out = tmp_path / "carphone_x2.mp4"
+    main(["upscale", str(clip), "--ckpt", ckpt, "--output", str(out), "--steps", "2", "--chunk", "5", "--overlap", "2"])
+    got = probe_video(out)
+    assert (got.width, got.height, got.frames) == (176, 144, 7) and got.fps == pytest.approx(fps)
+    decoded, _ = read_video(out)
+    assert decoded.shape == (7, 144, 176, 3) and decoded.std() > 0
+
+
 @pytest.mark.parametrize("kind", ["corrupt", "truncated", "one_frame"])
 def test_upscale_bad_inputs_give_clear_errors(tiny_data, tmp_path, kind):
     cli = _fit(tiny_data, tmp_path, 1)

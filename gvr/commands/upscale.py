@@ -17,6 +17,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
     p.add_argument("--chunk", type=int, default=17, help="frames per temporal chunk")
     p.add_argument("--overlap", type=int, default=4, help="frames shared by neighbouring chunks (cross-faded)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="run the model on spatial tiles of this many LR latent pixels (bounds memory at high resolution)")
+    p.add_argument("--tile-overlap", type=int, default=8, help="LR latent pixels shared by neighbouring tiles")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -32,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         module = load_module(args.ckpt, args.device)
         summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
-                                overlap=args.overlap, seed=args.seed, crf=args.crf, overwrite=args.overwrite)
+                                overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
+                                tile_overlap=args.tile_overlap, overwrite=args.overwrite)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))
