@@ -18,16 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-SIZES = [(96, 128), (144, 176), (160, 288)]
-STEPS = [1, 10, 50]
+SIZES = [(48, 48), (96, 96), (154, 154)]  # x2.5 -> 120, 240 and 385 pixels square
+STEPS = [1, 10]
 
 
 def single(args) -> None:
     import torch
 
-    from gvr.codecs import PatchCodec
+    from gvr.config import instantiate_section
     from gvr.data.video import write_video
-    from gvr.models import SimpleGVR
     from gvr.module import VSRModule
     from gvr.upscale import load_module, upscale_video
 
@@ -35,14 +34,14 @@ def single(args) -> None:
     if args.ckpt:
         module = load_module(args.ckpt)
     else:
-        backbone = SimpleGVR(latent_channels=48, dim=128, depth=4, heads=4, upsampler_channels=32)
-        module = VSRModule(backbone, PatchCodec(spatial_factor=4), scale=args.scale).eval()
+        module = instantiate_section(args.config, "model", VSRModule).eval()
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.mp4", Path(tmp) / "out.mp4"
         rng = np.random.default_rng(0)
         write_video(src, rng.integers(0, 256, (args.frames, args.height, args.width, 3), dtype=np.uint8), fps=24)
         start = time.perf_counter()
-        summary = upscale_video(module, str(src), str(dst), steps=args.steps, chunk=args.chunk, overlap=args.overlap, progress=False)
+        summary = upscale_video(module, str(src), str(dst), steps=args.steps, chunk=args.chunk, overlap=args.overlap,
+                                tile=args.tile, progress=False)
         seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, **summary}))
@@ -51,10 +50,11 @@ def single(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default=None, help="trained checkpoint (default: random tiny model)")
-    p.add_argument("--scale", type=float, default=2.5, help="scale of the random model")
-    p.add_argument("--frames", type=int, default=17, help="input frames")
-    p.add_argument("--chunk", type=int, default=17)
-    p.add_argument("--overlap", type=int, default=4)
+    p.add_argument("--config", default="configs/stage1.yaml", help="config whose model section builds the random model")
+    p.add_argument("--frames", type=int, default=9, help="input frames")
+    p.add_argument("--chunk", type=int, default=5, help="frames per temporal chunk")
+    p.add_argument("--overlap", type=int, default=1, help="frames shared by neighbouring chunks")
+    p.add_argument("--tile", type=int, default=24, help="spatial tile in LR latent pixels (0: no tiling)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in SIZES), help="input HxW list")
     p.add_argument("--steps-list", default=",".join(map(str, STEPS)), help="Euler step counts")
@@ -65,7 +65,8 @@ def main() -> None:
     args = p.parse_args()
     if args.single:
         return single(args)
-    print(f"gvr upscale, tiny preset, {args.frames} frames, chunk {args.chunk}, {args.threads} threads")
+    print(f"gvr upscale, {args.ckpt or args.config}, {args.frames} frames, chunk {args.chunk}, tile {args.tile}, "
+          f"{args.threads} threads")
     print("| input | output | steps | s / output frame | peak RSS (MB) |")
     print("|---|---|---|---|---|")
     for size in args.sizes.split(","):
@@ -73,7 +74,7 @@ def main() -> None:
         for steps in map(int, args.steps_list.split(",")):
             cmd = [sys.executable, __file__, "--single", "--height", str(h), "--width", str(w), "--steps", str(steps),
                    "--frames", str(args.frames), "--chunk", str(args.chunk), "--overlap", str(args.overlap),
-                   "--threads", str(args.threads), "--scale", str(args.scale)] + (["--ckpt", args.ckpt] if args.ckpt else [])
+                   "--threads", str(args.threads), "--config", args.config, "--tile", str(args.tile)] + (["--ckpt", args.ckpt] if args.ckpt else [])
             r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
             ow, oh = r["output_size"]
             print(f"| {w}x{h} | {ow}x{oh} | {steps} | {r['seconds'] / r['frames']:.3f} | {r['peak_mb']:.0f} |", flush=True)

@@ -11,24 +11,13 @@ import argparse
 import time
 
 import torch
-import yaml
 from tqdm.auto import tqdm
 
+from gvr.config import instantiate_section
 from gvr.data.datamodule import VideoDataModule
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
 from gvr.upscale import load_module
-
-
-def datamodule_from_config(path: str) -> VideoDataModule:
-    """The VideoDataModule of a gvr YAML config (class_path entries instantiated by jsonargparse)."""
-    from jsonargparse import ArgumentParser
-
-    parser = ArgumentParser()
-    parser.add_class_arguments(VideoDataModule, "data")
-    data = yaml.safe_load(open(path))["data"]
-    cfg = parser.parse_object({"data": data})
-    return parser.instantiate_classes(cfg).data
 
 
 def main() -> None:
@@ -41,7 +30,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     module = load_module(args.ckpt)
-    dm = datamodule_from_config(args.config)
+    dm = instantiate_section(args.config, "data", VideoDataModule)
     dm.hparams.num_workers = 0
     batches = list(dm.val_dataloader())
     rows = []

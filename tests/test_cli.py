@@ -156,3 +156,12 @@ def test_predict_writes_videos_through_the_writer(tiny_data, tmp_path):
     written = probe_video(out_dir / "val_x2.mp4")
     src = probe_video(tiny_data["val_video"])
     assert (written.width, written.height, written.frames) == (2 * src.width, 2 * src.height, src.frames)
+
+
+def test_instantiate_a_config_section_outside_the_cli():
+    from gvr.config import instantiate_section
+
+    module = instantiate_section(str(CONFIGS[0].parent / "stage1.yaml"), "model", VSRModule)
+    assert module.codec.latent_channels == module.backbone.latent_channels == 12
+    with pytest.raises(ValueError, match="no 'nope' section"):
+        instantiate_section(str(CONFIGS[0].parent / "stage1.yaml"), "nope", VSRModule)
