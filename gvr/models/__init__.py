@@ -2,6 +2,18 @@
 
 from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
 from gvr.models.dit import PRESETS, SimpleGVR
+from gvr.models.sparse_attention import SparseLocalAttention, SwinAttention, TemporalUnitsAttention
 from gvr.models.upsampler import LatentUpsampler, Res3D
 
-__all__ = ["PRESETS", "AttentionOp", "FrameAttention", "FullAttention", "LatentUpsampler", "Res3D", "SimpleGVR"]
+__all__ = [
+    "PRESETS",
+    "AttentionOp",
+    "FrameAttention",
+    "FullAttention",
+    "LatentUpsampler",
+    "Res3D",
+    "SimpleGVR",
+    "SparseLocalAttention",
+    "SwinAttention",
+    "TemporalUnitsAttention",
+]
