@@ -1,0 +1,113 @@
+"""Clip datasets: decoded HR windows of real videos paired with their degraded LR version.
+
+Every item is a pure function of ``(seed, index)``: the training set is a long stream of random
+clips whose randomness is derived from the index alone, so a run resumed at step N sees exactly the
+clips an uninterrupted run would have seen, in any dataloader worker.
+"""
+
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from gvr.data.degradations.base import Degradation
+from gvr.data.video import frames_to_tensor, read_video
+
+log = logging.getLogger(__name__)
+
+_MIX = 1_000_003  # odd multiplier that spreads (seed, index) over independent generator seeds
+
+
+def item_generator(seed: int, index: int) -> torch.Generator:
+    """The generator that owns all randomness of item ``index``."""
+    return torch.Generator().manual_seed((seed * _MIX + index) % (2**63))
+
+
+def lr_size_for(hr_size: tuple[int, int], scale: float, multiple: int) -> tuple[int, int]:
+    """LR frame size for an HR size at ``scale``, rounded to a multiple of ``multiple`` (>= one multiple)."""
+    return tuple(max(multiple, multiple * round(side / scale / multiple)) for side in hr_size)  # type: ignore[return-value]
+
+
+class VideoClipDataset(Dataset):
+    """HR/LR clip pairs cut from the videos of a manifest.
+
+    Training items are random windows (video chosen by its number of windows, random start, random
+    crop, random horizontal flip); evaluation items are ``clips_per_video`` evenly spaced windows of
+    each video with a centre crop. The LR clip is ``degradation(hr)`` at :func:`lr_size_for` size,
+    seeded by the item index.
+    """
+
+    def __init__(
+        self,
+        records: list[dict],
+        num_frames: int,
+        hr_size: tuple[int, int],
+        scale: float,
+        degradation: Degradation,
+        size_multiple: int = 8,
+        train: bool = True,
+        length: int = 1000,
+        clips_per_video: int = 1,
+        seed: int = 0,
+        cache_frames: bool = True,
+    ):
+        self.num_frames, self.hr_size, self.scale = num_frames, tuple(hr_size), scale
+        self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
+        self.degradation, self.train, self.seed, self.cache_frames = degradation, train, seed, cache_frames
+        if any(side % size_multiple for side in self.hr_size):
+            raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
+        self.records = [r for r in records if self._usable(r)]
+        if not self.records:
+            raise ValueError(
+                f"no video in the manifest has >= {num_frames} frames and at least {self.hr_size[1]}x{self.hr_size[0]} "
+                f"pixels ({len(records)} listed); lower data.num_frames / data.hr_size or add videos"
+            )
+        self.windows = [r["frames"] - num_frames + 1 for r in self.records]
+        self.length = length if train else clips_per_video * len(self.records)
+        self.clips_per_video = clips_per_video
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _usable(self, record: dict) -> bool:
+        ok = record["frames"] >= self.num_frames and record["height"] >= self.hr_size[0] and record["width"] >= self.hr_size[1]
+        if not ok:
+            log.warning("skipping %s: %d frames of %dx%d, clips need %d frames of %dx%d", record["path"],
+                        record["frames"], record["width"], record["height"], self.num_frames, self.hr_size[1], self.hr_size[0])
+        return ok
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _read(self, record: dict, start: int) -> np.ndarray:
+        if not self.cache_frames:
+            return read_video(record["path"], start, self.num_frames)[0]
+        if record["path"] not in self._cache:
+            self._cache[record["path"]] = read_video(record["path"])[0]
+        return self._cache[record["path"]][start : start + self.num_frames]
+
+    def _locate(self, index: int, g: torch.Generator) -> tuple[dict, int, int, int, bool]:
+        """Video, start frame, crop top/left and flip of item ``index``."""
+        (hh, ww) = self.hr_size
+        if self.train:
+            v = int(torch.multinomial(torch.tensor(self.windows, dtype=torch.float), 1, generator=g))
+            r = self.records[v]
+            start = int(torch.randint(self.windows[v], (1,), generator=g))
+            top = int(torch.randint(r["height"] - hh + 1, (1,), generator=g))
+            left = int(torch.randint(r["width"] - ww + 1, (1,), generator=g))
+            return r, start, top, left, bool(torch.rand(1, generator=g) < 0.5)
+        v, k = divmod(index, self.clips_per_video)
+        r = self.records[v]
+        start = round(k * (self.windows[v] - 1) / max(1, self.clips_per_video - 1)) if self.clips_per_video > 1 else (self.windows[v] - 1) // 2
+        return r, start, (r["height"] - hh) // 2, (r["width"] - ww) // 2, False
+
+    def __getitem__(self, index: int) -> dict:
+        if index < 0 or (not self.train and index >= self.length):
+            raise IndexError(index)
+        g = item_generator(self.seed, index)
+        record, start, top, left, flip = self._locate(index, g)
+        frames = self._read(record, start)[:, top : top + self.hr_size[0], left : left + self.hr_size[1]]
+        if flip:
+            frames = frames[:, :, ::-1]
+        hr = frames_to_tensor(np.ascontiguousarray(frames))  # (3, T, H, W) in [-1, 1]
+        lr = self.degradation(hr, self.lr_size, g)
+        return {"hr": hr, "lr": lr, "index": index, "start": start, "path": record["path"]}

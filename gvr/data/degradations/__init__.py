@@ -1,0 +1,7 @@
+"""Degradations that turn HR clips into LR training inputs."""
+
+from gvr.data.degradations.base import BicubicDownsample, Degradation
+from gvr.data.degradations.classic import ClassicDegradation
+from gvr.data.degradations.flow import FlowDegradation
+
+__all__ = ["BicubicDownsample", "ClassicDegradation", "Degradation", "FlowDegradation"]

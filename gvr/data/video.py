@@ -1,0 +1,314 @@
+"""Video files <-> uint8 RGB frames <-> [-1, 1] tensors, with PyAV: where pixels enter and leave gvr.
+
+Frame ``i`` of a file is its ``i``-th decodable frame in presentation order. Every failure to open,
+demux or decode a file is a `VideoError` naming the file; no PyAV exception leaves this module.
+
+Colour: RGB <-> YUV conversions use swscale's accurate rounding and full chroma interpolation
+(the fast default path shifts saturated colours by 2-3 levels). H.264 output is BT.709 limited range
+and tagged as such, so players and this reader agree on its colours.
+"""
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+import torch
+from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace, Interpolation
+from einops import rearrange
+
+PathLike = str | os.PathLike[str]
+
+_TO_RGB = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+_FROM_RGB = Interpolation.BICUBIC | Interpolation.ACCURATE_RND
+_AVCOL_SPC_BT709 = 1  # FFmpeg's AVColorSpace value for the stream tag (PyAV has no enum for it)
+_CONTAINERS = {".mp4": "mp4", ".mkv": "matroska"}  # what VideoWriter writes: H.264 / FFV1
+
+
+class VideoError(ValueError):
+    """A video file cannot be opened or decoded, or has too few frames; the message names the file."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `probe_video` finds in a file: its decodable frame count, frame rate and frame size."""
+
+    path: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+
+@contextlib.contextmanager
+def _av_errors(path: PathLike, action: str) -> Iterator[None]:
+    """Turn any PyAV error raised inside the block into a `VideoError` naming `path`."""
+    try:
+        yield
+    except av.error.FFmpegError as e:
+        raise VideoError(f"cannot {action} video '{path}': {e.strerror}") from e
+
+
+@contextlib.contextmanager
+def _open_video(path: PathLike) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
+    """Open the first video stream of `path` for multithreaded decoding."""
+    if not os.path.isfile(path):
+        raise VideoError(f"video '{path}' does not exist or is not a file")
+    if os.path.getsize(path) == 0:
+        raise VideoError(f"video '{path}' is an empty file")
+    with _av_errors(path, "read"), av.open(os.fspath(path)) as container:
+        if not container.streams.video:
+            raise VideoError(f"'{path}' has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        yield container, stream
+
+
+def _packets(container: av.container.InputContainer, stream: av.VideoStream, path: PathLike) -> Iterator[av.Packet]:
+    """Demux `stream`, refusing packets the demuxer flags as damaged (e.g. cut off by a truncated file)."""
+    for index, packet in enumerate(container.demux(stream)):
+        if packet.is_corrupt:
+            raise VideoError(f"video '{path}' is truncated or corrupt: packet {index} is damaged")
+        yield packet
+
+
+def _frames(container: av.container.InputContainer, stream: av.VideoStream, path: PathLike) -> Iterator[av.VideoFrame]:
+    """Decode `stream` from the current position to its end."""
+    for packet in _packets(container, stream, path):
+        yield from packet.decode()
+
+
+def _fps(stream: av.VideoStream, path: PathLike) -> float:
+    """The stream's average frame rate."""
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        raise VideoError(f"video '{path}' declares no frame rate")
+    return float(rate)
+
+
+def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """uint8 (H, W, 3) RGB pixels of a decoded frame."""
+    return frame.to_ndarray(format="rgb24", interpolation=_TO_RGB)
+
+
+def probe_video(path: PathLike) -> VideoInfo:
+    """Size, frame rate and true frame count of a video (decodes every frame: container counts can lie).
+
+    Raises:
+        VideoError: the file is missing, unreadable, corrupt, truncated or holds no decodable frame.
+    """
+    with _open_video(path) as (container, stream):
+        frames = sum(1 for _ in _frames(container, stream, path))
+        info = VideoInfo(str(path), frames, _fps(stream, path), stream.codec_context.width, stream.codec_context.height)
+    if frames == 0:
+        raise VideoError(f"video '{path}' has no decodable frames")
+    return info
+
+
+def read_video(path: PathLike, start: int = 0, num_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """Decode frames ``start : start + num_frames`` (to the end when `num_frames` is None).
+
+    Returns:
+        uint8 RGB frames (T, H, W, 3) and the frame rate.
+
+    Raises:
+        VideoError: the file cannot be decoded or has fewer frames than requested.
+    """
+    if start < 0 or (num_frames is not None and num_frames < 1):
+        raise ValueError(f"read_video('{path}'): need start >= 0 and num_frames >= 1, got {start} and {num_frames}")
+    read = _read_seeking(path, start, num_frames) if start > 0 else None
+    return read if read is not None else _read_from_start(path, start, num_frames)
+
+
+def _read_from_start(path: PathLike, start: int, num_frames: int | None) -> tuple[np.ndarray, float]:
+    """Decode from the first frame, converting only the requested ones."""
+    stop = None if num_frames is None else start + num_frames
+    kept, count = [], 0
+    with _open_video(path) as (container, stream):
+        fps = _fps(stream, path)
+        for count, frame in enumerate(_frames(container, stream, path), 1):
+            if count > start:
+                kept.append(_to_rgb(frame))
+            if count == stop:
+                break
+    if len(kept) < (num_frames or 1):
+        raise VideoError(f"video '{path}' has only {count} decodable frames, needs {stop or start + 1}")
+    return np.stack(kept), fps
+
+
+def _read_seeking(path: PathLike, start: int, num_frames: int | None) -> tuple[np.ndarray, float] | None:
+    """The same frames as `_read_from_start`, decoded from the last keyframe before `start`.
+
+    Frame ``i`` should carry the ``i``-th smallest packet timestamp (one packet a frame, as in MP4 and
+    MKV). The decoded timestamps must match the expected ones exactly; where they do not, or the file
+    looks too short, this returns None and the caller decodes from the beginning instead.
+    """
+    with _open_video(path) as (container, stream):
+        packets = [(p.pts, p.is_keyframe) for p in _packets(container, stream, path) if p.size and not p.is_discard]
+        if any(pts is None for pts, _ in packets):
+            return None
+        timestamps = sorted(pts for pts, _ in packets)
+        wanted = timestamps[start : None if num_frames is None else start + num_frames]
+        if len(wanted) < (num_frames or 1):
+            return None
+        keyframes = [pts for pts, key in packets if key and pts <= wanted[0]]
+        if not keyframes:
+            return None
+        try:
+            container.seek(max(keyframes), stream=stream)
+        except av.error.FFmpegError:
+            return None
+        got, kept = [], []
+        for frame in _frames(container, stream, path):
+            if frame.pts is None or frame.pts >= wanted[0]:
+                got.append(frame.pts)
+                kept.append(_to_rgb(frame))
+            if len(got) == len(wanted):
+                break
+        return (np.stack(kept), _fps(stream, path)) if got == wanted else None
+
+
+def iter_frames(path: PathLike, chunk: int) -> Iterator[np.ndarray]:
+    """Decode lazily, yielding uint8 RGB arrays (T, H, W, 3) of `chunk` consecutive frames (the last may be shorter)."""
+    if chunk < 1:
+        raise ValueError(f"iter_frames('{path}'): chunk must be >= 1, got {chunk}")
+    with _open_video(path) as (container, stream):
+        batch = []
+        for frame in _frames(container, stream, path):
+            batch.append(_to_rgb(frame))
+            if len(batch) == chunk:
+                yield np.stack(batch)
+                batch = []
+        if batch:
+            yield np.stack(batch)
+
+
+class VideoWriter:
+    """Encodes uint8 RGB frames to ``.mp4`` (H.264, libx264) or ``.mkv`` (FFV1, lossless RGB).
+
+    Frames go to a hidden ``.<name>.<random>.part`` file beside `path`; `close` (or leaving the
+    ``with`` block normally) renames it to `path`, and an exception deletes it, so `path` never
+    holds a half-written video. H.264 uses yuv420p when width and height are even and yuv444p (High
+    4:4:4 profile; exact size, but some hardware players refuse it) when either is odd.
+
+    Args:
+        path: output file, ``.mp4`` or ``.mkv``; missing parent folders are created.
+        fps: frame rate; a float becomes the nearest fraction with denominator <= 1001000 (29.97002997 -> 30000/1001).
+        width: frame width in pixels.
+        height: frame height in pixels.
+        crf: x264 constant rate factor: 0 is lossless YUV, 18 visually lossless (ignored by FFV1).
+        overwrite: replace an existing `path` instead of raising FileExistsError.
+    """
+
+    def __init__(
+        self, path: PathLike, fps: float | Fraction, width: int, height: int, crf: int = 18, overwrite: bool = False
+    ) -> None:
+        self.path = Path(path)
+        container_format = _CONTAINERS.get(self.path.suffix.lower())
+        if container_format is None:
+            raise ValueError(f"cannot write video '{path}': the extension must be one of {sorted(_CONTAINERS)}")
+        if width < 1 or height < 1 or fps <= 0:
+            raise ValueError(f"cannot write video '{path}': bad size {width}x{height} or fps {fps}")
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"video '{path}' already exists; pass overwrite=True to replace it")
+        self.width, self.height, self.overwrite = width, height, overwrite
+        self.rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001 * 1000)
+        self.frames_written = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.part")
+        with _av_errors(path, "write"):
+            self._container = av.open(str(self._tmp), "w", format=container_format)
+            if container_format == "mp4":
+                self._stream = self._container.add_stream("libx264", rate=self.rate, options={"crf": str(crf)})
+                self._stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+                codec = self._stream.codec_context  # tag the stream with the colours the conversion produces
+                codec.colorspace, codec.color_range = _AVCOL_SPC_BT709, ColorRange.MPEG
+                codec.color_primaries, codec.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+                self._reformat = dict(
+                    format=self._stream.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG,
+                    interpolation=_FROM_RGB,
+                )
+            else:
+                self._stream = self._container.add_stream("ffv1", rate=self.rate)
+                self._stream.pix_fmt = "bgr0"  # FFV1 stores 8-bit RGB losslessly in this layout
+                self._reformat = dict(format="bgr0")
+            self._stream.width, self._stream.height = width, height
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append uint8 RGB frames of shape (T, height, width, 3)."""
+        if frames.ndim != 4 or frames.dtype != np.uint8 or frames.shape[1:] != (self.height, self.width, 3):
+            raise ValueError(
+                f"video '{self.path}': expected uint8 frames (T, {self.height}, {self.width}, 3), "
+                f"got {frames.dtype} {frames.shape}"
+            )
+        with _av_errors(self.path, "write"):
+            for rgb in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                frame = frame.reformat(**self._reformat)
+                frame.pts, frame.time_base = self.frames_written, 1 / self.rate
+                self._container.mux(self._stream.encode(frame))
+                self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the finished file to `path`."""
+        try:
+            if self.frames_written == 0:
+                raise VideoError(f"video '{self.path}': no frames were written")
+            with _av_errors(self.path, "write"):
+                self._container.mux(self._stream.encode())
+                self._container.close()
+            if self.path.exists() and not self.overwrite:
+                raise FileExistsError(f"video '{self.path}' appeared while writing; pass overwrite=True to replace it")
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Stop writing and delete the temporary file; `path` stays as it was."""
+        with contextlib.suppress(av.error.FFmpegError):
+            self._container.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_video(
+    path: PathLike, frames: np.ndarray, fps: float | Fraction, crf: int = 18, overwrite: bool = False
+) -> None:
+    """Write uint8 RGB frames (T, H, W, 3) to `path` atomically; see `VideoWriter` for formats and arguments."""
+    if frames.ndim != 4:
+        raise ValueError(f"write_video('{path}'): expected frames (T, H, W, 3), got shape {frames.shape}")
+    with VideoWriter(path, fps, frames.shape[2], frames.shape[1], crf, overwrite) as writer:
+        writer.write(frames)
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 RGB frames (T, H, W, 3) -> float32 video (3, T, H, W) in [-1, 1] (``x / 127.5 - 1``)."""
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames_to_tensor: expected uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    x = torch.from_numpy(frames).float() / 127.5 - 1
+    return rearrange(x, "t h w c -> c t h w").contiguous()
+
+
+def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
+    """Float video (3, T, H, W) in [-1, 1] -> uint8 RGB frames (T, H, W, 3); clamps, then rounds."""
+    if x.ndim != 4 or x.shape[0] != 3:
+        raise ValueError(f"tensor_to_frames: expected (3, T, H, W), got {tuple(x.shape)}")
+    pixels = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return rearrange(pixels, "c t h w -> t h w c").cpu().numpy()
