@@ -21,10 +21,11 @@ from gvr.models.rope import Rope, Rope3D, apply_rope
 from gvr.models.upsampler import LatentUpsampler
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Trains on a CPU in minutes (2.2M parameters): a training step on 4 clips of 5 x 32 x 32 latents takes
-    # ~0.27 s on 2 cores. 4 x 4 patches, as full 3D attention over 2 x 2 patches (1280 tokens per clip)
-    # alone costs ~0.25 s a step at dim 64. latent_channels 48 matches the PatchCodec (3 x 4 x 4).
-    "tiny": dict(latent_channels=48, dim=128, depth=4, heads=4, patch_size=(1, 4, 4), upsampler_channels=16),
+    # Trains on a CPU in minutes (1.8M parameters; configs/stage1.yaml): ~0.4 s a step on 2 cores for 4 clips
+    # of 3 x 30 x 30 latents. latent_channels 12 matches PatchCodec(spatial_factor=2) (3 x 2 x 2); with 1 x 2 x 2
+    # patches a token carries 96 input and 48 output values, well inside dim 128. (Wider tokens, e.g. 4 x 4
+    # patches of 48 channels = 768 outputs, bottleneck the width and the loss stalls near 1.)
+    "tiny": dict(latent_channels=12, dim=128, depth=4, heads=4, patch_size=(1, 2, 2), upsampler_channels=16),
     # Paper-like ~1B model on the 16-channel Wan 2.1 VAE latent (head_dim 96: RoPE bands 32/32/32):
     # 1.08B parameters, 1.39B with text_dim=4096 (umT5). Also the constructor defaults.
     "1b": dict(latent_channels=16, dim=1536, depth=18, heads=16, upsampler_channels=256),
