@@ -7,7 +7,7 @@ from lightning.pytorch.cli import LightningCLI
 from gvr.data.datamodule import VideoDataModule
 from gvr.module import VSRModule
 
-VERBS = {"upscale": "gvr.commands.upscale"}
+VERBS = {"upscale": "gvr.commands.upscale", "degrade": "gvr.commands.degrade"}
 
 
 class GVRCLI(LightningCLI):
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not argv or argv[0] in ("-h", "--help"):
         print("gvr: latent video super-resolution (SimpleGVR)\n\nuser verbs:\n"
-              "  upscale    upscale a video with a trained checkpoint (gvr upscale --help)\n\n"
+              "  upscale    upscale a video with a trained checkpoint (gvr upscale --help)\n"
+              "  degrade    apply a training degradation to a video (gvr degrade --help)\n\n"
               "Lightning subcommands (gvr fit --help, ...):", flush=True)
     lightning_main(argv)
 
