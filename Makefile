@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: help install samples manifests data stage1 test test-slow benchmark-upscale benchmark-validation clean
+.PHONY: help install samples manifests data degrade-preview stage1 test test-slow benchmark-upscale benchmark-validation clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ manifests: samples ## write the train (bigbuckbunny, carphone) and held-out val 
 	$(BIN)/python data_prep/manifest.py --root $(SAMPLES) --out $(MANIFESTS)/val.jsonl --min-frames 17 --include 'bikes*'
 
 data: manifests ## everything the embedded setup needs (samples + manifests)
+
+degrade-preview: samples ## PNG sheets (clean | flow | mask | degraded) of the flow degradation in data/previews
+	$(BIN)/python data_prep/degrade_preview.py --root $(SAMPLES) --out data/previews
 
 stage1: data ## train the tiny stage-1 model on CPU (logs/stage1: TensorBoard + checkpoints)
 	$(BIN)/gvr fit --config configs/stage1.yaml

@@ -57,3 +57,16 @@ def test_config_must_match_the_kind(tmp_path):
         main(["degrade", str(src), "--kind", "flow", "--output", str(tmp_path / "o.mp4"), "--config", str(cfg)])
     main(["degrade", str(src), "--kind", "classic", "--output", str(tmp_path / "o.mp4"), "--config", str(cfg)])
     assert probe_video(tmp_path / "o.mp4").frames == 3
+
+
+def test_preview_sheet_layout():
+    from test_flow_degradation import square_clip
+
+    from data_prep.degrade_preview import sheet
+    from gvr.data.degradations import FlowDegradation
+
+    frames, _ = square_clip(t=3)
+    out = sheet(frames, FlowDegradation(), seed=0)
+    t, h, w, _ = frames.shape
+    assert out.shape == ((t - 1) * h, 4 * w, 3) and out.dtype == np.uint8
+    assert np.array_equal(out[:h, :w], frames[1])
