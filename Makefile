@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: help install samples manifests data degrade-preview stage1 test test-slow benchmark-upscale benchmark-validation clean
+.PHONY: help install samples manifests data degrade-preview stage1 test test-slow benchmark-upscale benchmark-validation benchmark-degradation clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test-slow: $(BIN)/gvr ## run only the slow tests (DDP, paper-size forward, ...)
 
 benchmark-upscale: $(BIN)/gvr ## seconds per output frame and peak memory of `gvr upscale` (tiny preset)
 	$(BIN)/python benchmarks/upscale.py
+
+benchmark-degradation: samples ## frames per second of each degradation at 384x672
+	$(BIN)/python benchmarks/degradation.py
 
 CKPT ?= logs/stage1/version_0/checkpoints/last.ckpt
 benchmark-validation: $(BIN)/gvr ## PSNR/SSIM of CKPT on the held-out clips against bicubic/bilinear/nearest
