@@ -30,7 +30,8 @@ def lightning_main(args: list[str] | None = None) -> GVRCLI:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gvr`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from_shell = argv is None
+    argv = list(sys.argv[1:] if from_shell else argv)
     if argv and argv[0] in VERBS:
         import importlib
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
               "  upscale    upscale a video with a trained checkpoint (gvr upscale --help)\n"
               "  degrade    apply a training degradation to a video (gvr degrade --help)\n\n"
               "Lightning subcommands (gvr fit --help, ...):", flush=True)
-    lightning_main(argv)
+    lightning_main(None if from_shell else argv)  # None: LightningCLI reads sys.argv itself
 
 
 if __name__ == "__main__":
