@@ -24,8 +24,7 @@ from gvr.flow import (
 from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
-
-_MIX = 1_000_003
+from gvr.seeding import generator
 
 
 class VSRModule(L.LightningModule):
@@ -92,10 +91,7 @@ class VSRModule(L.LightningModule):
         return self.ema if self.ema is not None else self.backbone
 
     def _generator(self, *keys: int) -> torch.Generator:
-        seed = self.hparams.seed
-        for k in keys:
-            seed = (seed * _MIX + k) % (2**63)
-        return torch.Generator(device=self.device).manual_seed(seed)
+        return generator(self.hparams.seed, *keys, device=self.device)
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
@@ -210,7 +206,7 @@ class VSRModule(L.LightningModule):
         tf = self.codec.temporal_factor
         frames = []
         for k in range(t):
-            g = torch.Generator(device=self.device).manual_seed((seed * _MIX + frame_offset + k * tf) % (2**63))
+            g = generator(seed, frame_offset + k * tf, device=self.device)
             frames.append(torch.randn((b, c, 1, h, w), generator=g, device=self.device))
         return torch.cat(frames, dim=2)
 

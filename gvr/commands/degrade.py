@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from tqdm.auto import tqdm
 
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.seeding import generator
 
 KINDS = {"classic": "gvr.data.degradations.ClassicDegradation", "flow": "gvr.data.degradations.FlowDegradation"}
 
@@ -54,7 +54,7 @@ def degrade_video(source: str, output: str, kind: str, degradation, seed: int = 
     with VideoWriter(output, info.fps, size[1], size[0], overwrite=overwrite) as writer, \
             tqdm(total=info.frames, unit="frame", desc=f"degrade ({kind})", disable=not progress) as bar:
         for k, frames in enumerate(iter_frames(source, chunk)):
-            g = torch.Generator().manual_seed(seed * 1_000_003 + k)
+            g = generator(seed, k)
             if kind == "flow":
                 context = frames if previous is None else np.concatenate([previous, frames])
                 out = degradation.degrade_frames(context, g)[len(context) - len(frames):]

@@ -13,15 +13,15 @@ from torch.utils.data import Dataset
 
 from gvr.data.degradations.base import Degradation
 from gvr.data.video import frames_to_tensor, read_video
+from gvr.seeding import generator
 
 log = logging.getLogger(__name__)
 
-_MIX = 1_000_003  # odd multiplier that spreads (seed, index) over independent generator seeds
 
 
 def item_generator(seed: int, index: int) -> torch.Generator:
     """The generator that owns all randomness of item ``index``."""
-    return torch.Generator().manual_seed((seed * _MIX + index) % (2**63))
+    return generator(seed, index)
 
 
 def lr_size_for(hr_size: tuple[int, int], scale: float, multiple: int) -> tuple[int, int]:
