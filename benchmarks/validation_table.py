@@ -20,6 +20,17 @@ from gvr.metrics.image import FramePSNR, FrameSSIM
 from gvr.upscale import load_module
 
 
+def score(batches, upsample) -> tuple[float, float, float]:
+    """Frame PSNR, frame SSIM and seconds of ``upsample(batch_index, lr, hr_size)`` over the batches."""
+    psnr, ssim = FramePSNR(), FrameSSIM()
+    start = time.perf_counter()
+    for i, batch in enumerate(batches):
+        out = upsample(i, batch["lr"], tuple(batch["hr"].shape[-2:]))
+        psnr.update(out, batch["hr"])
+        ssim.update(out, batch["hr"])
+    return psnr.compute().item(), ssim.compute().item(), time.perf_counter() - start
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", required=True)
@@ -35,20 +46,10 @@ def main() -> None:
     batches = list(dm.val_dataloader())
     rows = []
     for name in ("bicubic", "bilinear", "nearest"):
-        psnr, ssim = FramePSNR(), FrameSSIM()
-        for batch in batches:
-            out = resize_video(batch["lr"], tuple(batch["hr"].shape[-2:]), name)
-            psnr.update(out, batch["hr"])
-            ssim.update(out, batch["hr"])
-        rows.append((name, "-", psnr.compute().item(), ssim.compute().item(), 0.0))
+        rows.append((name, "-", *score(batches, lambda i, lr, size, name=name: resize_video(lr, size, name))))
     for steps in map(int, args.steps.split(",")):
-        psnr, ssim = FramePSNR(), FrameSSIM()
-        start = time.perf_counter()
-        for i, batch in enumerate(tqdm(batches, desc=f"gvr {steps} steps")):
-            out = module.upscale_clip(batch["lr"], tuple(batch["hr"].shape[-2:]), steps=steps, s=args.s, seed=i)
-            psnr.update(out, batch["hr"])
-            ssim.update(out, batch["hr"])
-        rows.append(("gvr (EMA)", str(steps), psnr.compute().item(), ssim.compute().item(), time.perf_counter() - start))
+        upscale = lambda i, lr, size, steps=steps: module.upscale_clip(lr, size, steps=steps, s=args.s, seed=i)  # noqa: E731
+        rows.append(("gvr (EMA)", str(steps), *score(tqdm(batches, desc=f"gvr {steps} steps"), upscale)))
     n = sum(b["hr"].shape[0] for b in batches)
     print(f"{n} held-out clips of {tuple(batches[0]['hr'].shape[2:])} (T, H, W) from {dm.hparams.val_manifest}, x{dm.hparams.scale}")
     print("| method | Euler steps | PSNR (dB) | SSIM | seconds |")
