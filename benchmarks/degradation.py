@@ -3,7 +3,10 @@
     python benchmarks/degradation.py [--video data/samples/bigbuckbunny.mp4] [--frames 17] [--repeats 3]
 
 The flow-based degradation is also timed step by step: DIS flow + motion mask, ghosting, block motion blur.
-Model-guided degradation is not built yet (issue 3) and is not listed.
+Model-guided degradation (encode, base-model SDEdit from alpha ~ U[0.3, 0.4] back to 0, decode) runs with the
+embedded base model (``--base-ckpt``, made by ``make base``): at 512p on ``--model-frames`` frames (its 3D
+attention is full attention over every token of the clip, so cost grows with frames squared), and at the
+base model's training size (32x32, 3 frames) for comparison.
 """
 
 import argparse
@@ -61,6 +64,9 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=17)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--scale", type=float, default=2.8, help="downscale factor of the classic degradation")
+    p.add_argument("--base-ckpt", default="logs/base/checkpoints/last.ckpt", help="embedded base model (make base)")
+    p.add_argument("--model-frames", type=int, default=1, help="frames of the 512p model-guided timing")
+    p.add_argument("--model-steps", type=int, default=10, help="Euler steps of the model-guided degradation")
     args = p.parse_args()
     torch.set_num_threads(2)
     raw, _ = read_video(args.video, 0, args.frames)
@@ -82,6 +88,30 @@ def main() -> None:
     steps = flow_steps(flow, frames)
     for name, seconds in steps.items():
         print(f"| flow step: {name} | {(n - 1) / seconds:.1f} | {1000 * seconds / (n - 1):.1f} |")
+    for name, seconds, count in model_guided_rows(args, hr):
+        print(f"| {name} | {count / seconds:.3g} | {1000 * seconds / count:.1f} |")
+
+
+def model_guided_rows(args, hr: torch.Tensor) -> list[tuple[str, float, int]]:
+    """(label, seconds, frames) of the model-guided degradation with the embedded base model, if it exists."""
+    from pathlib import Path
+
+    from gvr.data.degradations import ModelGuidedDegradation
+
+    if not Path(args.base_ckpt).is_file():
+        print(f"(model-guided: no base model at {args.base_ckpt}; run `make base` first)")
+        return []
+    deg = ModelGuidedDegradation(base_ckpt=args.base_ckpt, steps=args.model_steps)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    k = args.model_frames
+    small = torch.nn.functional.interpolate(hr[:, :3], size=(80, 80), mode="area")
+    with torch.inference_mode():
+        return [
+            (f"model-guided, {args.model_steps} steps, base model at 512p ({k} frame(s) a clip)",
+             best_of(1, lambda: deg(hr[:, :k], SIZE, g())), k),
+            (f"model-guided, {args.model_steps} steps, at its training size 32x32 (3 frames a clip)",
+             best_of(args.repeats, lambda: deg(small, (32, 32), g())), 3),
+        ]
 
 
 if __name__ == "__main__":

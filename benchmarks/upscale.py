@@ -40,8 +40,8 @@ def single(args) -> None:
         rng = np.random.default_rng(0)
         write_video(src, rng.integers(0, 256, (args.frames, args.height, args.width, 3), dtype=np.uint8), fps=24)
         start = time.perf_counter()
-        summary = upscale_video(module, str(src), str(dst), steps=args.steps, chunk=args.chunk, overlap=args.overlap,
-                                tile=args.tile, progress=False)
+        summary = upscale_video(module, str(src), str(dst), steps=args.steps, chunk=args.chunk or None,
+                                overlap=args.overlap, tile=args.tile or None, progress=False, max_frames=args.max_frames)
         seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, **summary}))
@@ -52,7 +52,8 @@ def main() -> None:
     p.add_argument("--ckpt", default=None, help="trained checkpoint (default: random tiny model)")
     p.add_argument("--config", default="configs/stage1.yaml", help="config whose model section builds the random model")
     p.add_argument("--frames", type=int, default=9, help="input frames")
-    p.add_argument("--chunk", type=int, default=5, help="frames per temporal chunk")
+    p.add_argument("--chunk", type=int, default=5, help="frames per temporal chunk (0: gvr upscale's automatic choice)")
+    p.add_argument("--max-frames", type=int, default=121, help="longest window of temporal-unit models (--chunk 0)")
     p.add_argument("--overlap", type=int, default=1, help="frames shared by neighbouring chunks")
     p.add_argument("--tile", type=int, default=24, help="spatial tile in LR latent pixels (0: no tiling)")
     p.add_argument("--threads", type=int, default=2)

@@ -4,10 +4,10 @@ Lightning lives here and at the CLI only: the backbone is a pure ``nn.Module``, 
 sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`LatentCodec`.
 """
 
-import copy
 import math
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_warn
 import torch
 from torch import Tensor, nn
 
@@ -25,6 +25,7 @@ from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
 from gvr.seeding import generator
+from gvr.training import adamw_with_warmup, ema_copy, ema_update, load_network_weights
 
 
 class VSRModule(L.LightningModule):
@@ -46,6 +47,8 @@ class VSRModule(L.LightningModule):
         warmup_steps: linear learning-rate warm-up steps.
         ema_decay: decay of the EMA weights used for validation and prediction (0 disables EMA).
         seed: seed of the training noise; noise is a function of (seed, step, rank), so resumes are exact.
+        init_from: checkpoint of an earlier stage whose (EMA) backbone weights start this run (weights only:
+            fresh optimizer and step counter); null trains from scratch. Ignored when resuming with --ckpt_path.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class VSRModule(L.LightningModule):
         warmup_steps: int = 0,
         ema_decay: float = 0.999,
         seed: int = 0,
+        init_from: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()  # under GVRCLI these are the config dicts: a checkpoint rebuilds everything
@@ -79,7 +83,7 @@ class VSRModule(L.LightningModule):
         self.backbone, self.codec = backbone, codec
         self.timesteps = timesteps if timesteps is not None else UniformTimesteps()
         # EMA copy: a buffer-like module outside the optimizer, saved in checkpoints so resumes are exact.
-        self.ema = copy.deepcopy(backbone).requires_grad_(False).eval() if ema_decay > 0 else None
+        self.ema = ema_copy(backbone, ema_decay)
         self.val_psnr, self.val_ssim = FramePSNR(), FrameSSIM()
         self.val_psnr_bicubic, self.val_ssim_bicubic = FramePSNR(), FrameSSIM()
 
@@ -99,9 +103,14 @@ class VSRModule(L.LightningModule):
         with torch.autocast(self.device.type, enabled=False):
             return self.codec.encode(x.float())
 
-    def flow_loss(self, hr: Tensor, lr: Tensor, g: torch.Generator) -> Tensor:
-        """Rectified-flow loss of the backbone on one batch, all randomness drawn from ``g``."""
-        z0, c = self.encode(hr), self.encode(lr)
+    def latents(self, batch: dict) -> tuple[Tensor, Tensor]:
+        """HR latent ``z0`` and LR latent ``c`` of a batch: cached latents (``z``, ``c``) or encoded pixels."""
+        if "z" in batch:
+            return batch["z"].float(), batch["c"].float()
+        return self.encode(batch["hr"]), self.encode(batch["lr"])
+
+    def flow_loss(self, z0: Tensor, c: Tensor, g: torch.Generator) -> Tensor:
+        """Rectified-flow loss of the backbone on one batch of latents, all randomness drawn from ``g``."""
         b = z0.shape[0]
         t = self.timesteps.sample(b, g, self.device)
         lo, hi = self.hparams.s_range
@@ -114,31 +123,28 @@ class VSRModule(L.LightningModule):
     # ---- training --------------------------------------------------------------------------------
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss = self.flow_loss(batch["hr"], batch["lr"], self._generator(self.global_step, self.global_rank))
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["hr"].shape[0])
+        z0, c = self.latents(batch)
+        loss = self.flow_loss(z0, c, self._generator(self.global_step, self.global_rank))
+        self.log("train/loss", loss, prog_bar=True, batch_size=z0.shape[0])
         return loss
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or (self._trainer is not None and self.trainer.ckpt_path is not None):
+            return  # resuming: the checkpoint restores everything after setup
+        if self.hparams.init_from:
+            load_network_weights(self.hparams.init_from, "backbone", [m for m in (self.backbone, self.ema) if m is not None])
+        else:
+            rank_zero_warn("model.init_from is not set: training the backbone from random initialisation")
 
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
-        if self.ema is not None:
-            self._update_ema()
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        n = self.global_step  # the step counter is already advanced: a pure function of progress
-        decay = min(self.hparams.ema_decay, (1 + n) / (10 + n))
-        for e, p in zip(self.ema.parameters(), self.backbone.parameters(), strict=True):
-            e.lerp_(p.detach(), 1 - decay)
-        for e, b in zip(self.ema.buffers(), self.backbone.buffers(), strict=True):
-            e.copy_(b)
+        if self.ema is not None:  # the step counter is already advanced: a pure function of progress
+            ema_update(self.ema, self.backbone, self.global_step, self.hparams.ema_decay)
 
     def configure_optimizers(self):
         hp = self.hparams
         params = [p for p in self.backbone.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay, betas=tuple(hp.betas))
-        warm = max(1, hp.warmup_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_with_warmup(params, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -181,24 +187,44 @@ class VSRModule(L.LightningModule):
         from the same noise where they overlap. ``tile`` (in LR latent pixels) runs the network on
         overlapping spatial tiles blended at every step (:func:`gvr.flow.tiled.tiled`), bounding memory.
         """
-        hp = self.hparams
-        steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
         b, _, t, h, w = lr.shape
         padded, _ = self.codec.pad_to_valid(lr.float())
         c = self.encode(padded)
         # HR latent grid covering the padded LR clip at the requested pixel ratio; cropped after decoding.
         f = self.codec.spatial_factor
         hh, ww = (math.ceil(n * side / lr_side / f) for n, side, lr_side in zip(padded.shape[-2:], size, (h, w)))
-        z = self._frame_noise((b, self.codec.latent_channels, c.shape[2], hh, ww), seed, frame_offset)
-        s_vec = torch.full((b,), s, device=self.device)
-        c_s = augment_condition(c, s_vec, self._frame_noise(c.shape, seed + 1, frame_offset))
-        ts = euler_timesteps(steps, hp.sample_shift, device=self.device)
-        net = self.inference_net
-        velocity = tiled(net, tile, tile_overlap) if tile else net
-        z0 = sample_euler(lambda x, tt, c, s: velocity(x, tt, c, s), z, ts, {"c": c_s, "s": s_vec})
+        z0 = self.upscale_latent(c, (hh, ww), steps, s, seed, frame_offset, tile, tile_overlap)
         with torch.autocast(self.device.type, enabled=False):
             out = self.codec.decode(z0.float())
         return out[:, :, :t, : size[0], : size[1]].clamp(-1, 1)
+
+    @torch.no_grad()
+    def upscale_latent(
+        self,
+        c: Tensor,
+        size: tuple[int, int],
+        steps: int | None = None,
+        s: float | None = None,
+        seed: int = 0,
+        frame_offset: int = 0,
+        tile: int | None = None,
+        tile_overlap: int = 8,
+    ) -> Tensor:
+        """Sample the HR latent ``(B, C, T, *size)`` conditioned on the LR latent ``c`` (no decode).
+
+        This is the cascade's second stage: ``gvr generate`` feeds it the base model's latent directly.
+        Arguments as in :meth:`upscale_clip`; ``size`` is the HR latent grid.
+        """
+        hp = self.hparams
+        steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
+        b = c.shape[0]
+        z = self._frame_noise((b, self.codec.latent_channels, c.shape[2], *size), seed, frame_offset)
+        s_vec = torch.full((b,), s, device=self.device)
+        c_s = augment_condition(c.float(), s_vec, self._frame_noise(c.shape, seed + 1, frame_offset))
+        ts = euler_timesteps(steps, hp.sample_shift, device=self.device)
+        net = self.inference_net
+        velocity = tiled(net, tile, tile_overlap) if tile else net
+        return sample_euler(lambda x, tt, c, s: velocity(x, tt, c, s), z, ts, {"c": c_s, "s": s_vec})
 
     def _frame_noise(self, shape: tuple[int, ...], seed: int, frame_offset: int) -> Tensor:
         """Gaussian noise whose latent frame ``k`` depends only on (seed, its last pixel frame)."""
@@ -214,7 +240,7 @@ class VSRModule(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         hr, lr = batch["hr"], batch["lr"]
-        loss = self.flow_loss(hr, lr, self._generator(10**9, batch_idx))
+        loss = self.flow_loss(self.encode(hr), self.encode(lr), self._generator(10**9, batch_idx))
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=hr.shape[0])
         size = tuple(hr.shape[-2:])
         out = self.upscale_clip(lr, size, steps=self.hparams.val_sample_steps, seed=batch_idx)
@@ -227,6 +253,27 @@ class VSRModule(L.LightningModule):
             batch_size=hr.shape[0],
         )
         return {"output": out, "bicubic": bicubic, "hr": hr}
+
+    def test_step(self, batch: dict, batch_idx: int) -> dict | None:
+        """Upscale the test clips (``gvr test``); :class:`gvr.metrics.benchmark.BenchmarkWriter` scores them.
+
+        Clips the dataset could not decode (``skipped``) are dropped here and counted by the writer. Without
+        ground truth (``hr``, ``--data.no_reference``), the output is ``scale`` times the LR size.
+        """
+        n = batch["lr"].shape[0]
+        keep = [i for i, reason in enumerate(batch.get("skipped", [""] * n)) if not reason]
+        if not keep:
+            return None
+        lr = batch["lr"][keep]
+        hr = batch["hr"][keep] if "hr" in batch else None
+        if hr is not None:
+            size = tuple(hr.shape[-2:])
+        else:
+            size = tuple(math.floor(side * self.hparams.scale + 0.5) for side in lr.shape[-2:])
+        steps = getattr(self, "test_sample_steps", None)
+        out = self.upscale_clip(lr, size, steps=steps, seed=batch_idx)
+        return {"output": out, "lr": lr, "hr": hr, "path": [batch["path"][i] for i in keep],
+                "start": [int(batch["start"][i]) for i in keep]}
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         """Upscale one window of a video (see :class:`gvr.data.predict.VideoChunkDataset`)."""

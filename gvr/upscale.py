@@ -77,6 +77,31 @@ class ChunkBlender:
         return np.clip(np.rint(done), 0, 255).astype(np.uint8)
 
 
+def uses_temporal_units(backbone) -> bool:
+    """True when the backbone's 3D attention works in temporal units (it then extends to any clip length)."""
+    from gvr.models.sparse_attention import TemporalUnitsAttention
+
+    return any(isinstance(m, TemporalUnitsAttention) for m in backbone.modules())
+
+
+def auto_chunk(module, frames: int, max_frames: int) -> int:
+    """Frames a window: the whole clip (up to ``max_frames``) for temporal-unit models, else 17 (one training clip)."""
+    return min(frames, max_frames) if uses_temporal_units(module.inference_net) else 17
+
+
+def auto_tile(module, out_size: tuple[int, int], lr_size: tuple[int, int], token_budget: int | None) -> int | None:
+    """LR-latent tile side keeping a tile's HR tokens per frame within ``token_budget`` (None: no tiling needed)."""
+    if token_budget is None:
+        return None
+    f = module.codec.spatial_factor
+    _, ph, pw = getattr(module.inference_net, "patch_size", (1, 1, 1))
+    tokens = math.ceil(out_size[0] / f / ph) * math.ceil(out_size[1] / f / pw)
+    if tokens <= token_budget:
+        return None
+    ratio = max(out_size[0] / lr_size[0], out_size[1] / lr_size[1])  # HR pixels per LR pixel
+    return max(4, math.floor(math.sqrt(token_budget) * max(ph, pw) / ratio))
+
+
 def windows(frames: Iterator[np.ndarray], plan: list[tuple[int, int]]) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, lr_frames)`` for each planned window, decoding lazily and dropping passed frames."""
     buffer: list[np.ndarray] = []
@@ -98,13 +123,15 @@ def upscale_video(
     output: str,
     steps: int | None = None,
     s: float | None = None,
-    chunk: int = 17,
+    chunk: int | None = None,
     overlap: int = 4,
     seed: int = 0,
     crf: int = 18,
     tile: int | None = None,
     tile_overlap: int = 8,
     overwrite: bool = False,
+    max_frames: int = 121,
+    token_budget: int | None = None,
     progress: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -112,6 +139,10 @@ def upscale_video(
 
     Returns a summary: input and output size, frames, fps and chunks. The output has exactly
     :func:`output_size` pixels, the input's frame count and the input's frame rate.
+
+    ``chunk`` None picks :func:`auto_chunk`: a model trained with temporal units takes the whole clip in one
+    window (up to ``max_frames``, beyond which windows overlap), others one training clip at a time.
+    ``token_budget`` (HR tokens per frame) switches on spatial tiling, :func:`auto_tile`, when ``tile`` is unset.
     """
     info = probe_video(source)
     if info.frames < MIN_FRAMES:
@@ -120,6 +151,9 @@ def upscale_video(
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     scale = float(module.hparams.scale)
     out_h, out_w = output_size(info.height, info.width, scale)
+    chunk = chunk or auto_chunk(module, info.frames, max_frames)
+    overlap = min(overlap, chunk - 1)
+    tile = tile or auto_tile(module, (out_h, out_w), (info.height, info.width), token_budget)
     plan = plan_chunks(info.frames, chunk, overlap, module.codec.temporal_factor)
     blender = ChunkBlender()
     bar = tqdm(total=info.frames, unit="frame", desc=f"upscale x{scale:g}", disable=not progress)
@@ -138,22 +172,11 @@ def upscale_video(
                 on_chunk(k, len(plan))
     bar.close()
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
-            "frames": info.frames, "fps": info.fps, "chunks": len(plan), "scale": scale}
+            "frames": info.frames, "fps": info.fps, "chunks": len(plan), "chunk": chunk, "tile": tile, "scale": scale}
 
 
 def load_module(ckpt: str, device: str = "cpu"):
     """Rebuild a VSRModule (backbone, codec and EMA weights) from a checkpoint file alone."""
-    from gvr.module import VSRModule
+    from gvr.checkpoints import load_gvr_module
 
-    path = Path(ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {ckpt} not found")
-    try:
-        meta = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as err:  # any unpickling/zip failure means "not a checkpoint"
-        raise ValueError(f"{ckpt} is not a PyTorch checkpoint ({type(err).__name__}: {err})") from err
-    hp = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
-    if "state_dict" not in meta or hp.get("_class_path", "gvr.module.VSRModule").split(".")[-1] != "VSRModule" or "backbone" not in hp:
-        raise ValueError(f"{ckpt} is not a gvr VSRModule checkpoint (written by `gvr fit`)")
-    module = VSRModule.load_from_checkpoint(path, map_location=device, weights_only=False)
-    return module.eval().to(device)
+    return load_gvr_module(ckpt, "VSRModule", device)

@@ -68,3 +68,60 @@ def tiny_cli_args(tiny_data: dict, log_dir: Path, *extra: str) -> list[str]:
         "--data.val_clips_per_video", "1",
         *extra,
     ]
+
+
+def tiny_base_args(tiny_data: dict, log_dir: Path, *extra: str) -> list[str]:
+    """`gvr base fit` arguments for a seconds-long run of a very small LatentDiT on the synthetic videos."""
+    return [
+        "--seed_everything", "0",
+        "--trainer.accelerator", "cpu",
+        "--trainer.logger", "false",
+        "--trainer.default_root_dir", str(log_dir),  # where LightningCLI saves config.yaml without a logger
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.limit_val_batches", "0",
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        "--trainer.callbacks.dirpath", str(log_dir / "checkpoints"),
+        "--trainer.callbacks.save_last", "true",
+        "--model.network", "gvr.base.LatentDiT",
+        "--model.network.latent_channels", "12",
+        "--model.network.dim", "32",
+        "--model.network.depth", "1",
+        "--model.network.heads", "2",
+        "--model.codec", "gvr.codecs.PatchCodec",
+        "--model.codec.spatial_factor", "2",
+        "--model.sample_steps", "2",
+        "--data.train_manifest", tiny_data["train"],
+        "--data.val_manifest", tiny_data["val"],
+        "--data.scale", "2",
+        "--data.num_frames", "3",
+        "--data.hr_size", "[24, 32]",
+        "--data.size_multiple", "4",
+        "--data.batch_size", "2",
+        "--data.num_workers", "0",
+        "--data.samples_per_epoch", "8",
+        "--data.degradation", "gvr.data.degradations.BicubicDownsample",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_base_ckpt(tiny_data, tmp_path_factory) -> str:
+    """A 3-step `gvr base fit` checkpoint of a tiny LatentDiT (PatchCodec x2)."""
+    from gvr.commands import base
+
+    log_dir = tmp_path_factory.mktemp("base_run")
+    base.main(["fit", *tiny_base_args(tiny_data, log_dir, "--trainer.max_steps", "3")])
+    return str(log_dir / "checkpoints" / "last.ckpt")
+
+
+@pytest.fixture(scope="session")
+def tiny_vsr_ckpt(tiny_data, tmp_path_factory) -> str:
+    """A 3-step `gvr fit` checkpoint of a tiny SimpleGVR (PatchCodec x2, x2)."""
+    from gvr.cli import lightning_main
+
+    log_dir = tmp_path_factory.mktemp("vsr_run")
+    lightning_main(["fit", *tiny_cli_args(
+        tiny_data, log_dir, "--trainer.max_steps", "3", "--trainer.limit_val_batches", "0",
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        "--trainer.callbacks.dirpath", str(log_dir / "checkpoints"), "--trainer.callbacks.save_last", "true")])
+    return str(log_dir / "checkpoints" / "last.ckpt")

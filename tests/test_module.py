@@ -6,6 +6,7 @@ import torch
 from gvr.codecs import PatchCodec
 from gvr.models import SimpleGVR
 from gvr.module import VSRModule
+from gvr.training import ema_update
 
 
 def _module(**kw) -> VSRModule:
@@ -42,7 +43,7 @@ def test_ema_follows_the_closed_form():
         for p in module.backbone.parameters():
             p.add_(1.0)
     before = [e.clone() for e in module.ema.parameters()]
-    module._update_ema()  # global_step 0: decay min(0.9, 1/10) = 0.1
+    ema_update(module.ema, module.backbone, 0, module.hparams.ema_decay)  # global_step 0: decay min(0.9, 1/10) = 0.1
     for e, b, p in zip(module.ema.parameters(), before, module.backbone.parameters()):
         torch.testing.assert_close(e, 0.1 * b + 0.9 * p)
 
@@ -55,7 +56,7 @@ def test_overfitting_one_clip_drives_the_loss_down():
     opt = torch.optim.AdamW(module.backbone.parameters(), lr=3e-3)
     losses = []
     for step in range(300):
-        loss = module.flow_loss(hr, lr, torch.Generator().manual_seed(step % 8))  # 8 fixed noise draws
+        loss = module.flow_loss(module.encode(hr), module.encode(lr), torch.Generator().manual_seed(step % 8))  # 8 fixed noise draws
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -56,3 +56,39 @@ def test_windows_decode_lazily_and_report_short_videos():
     assert got[0] == (0, [0, 1, 2, 3]) and got[-1][1] == [6, 7, 8, 9]
     with pytest.raises(ValueError, match="ended after 3 frames"):
         list(windows((np.zeros((2, 2, 3), np.uint8) for _ in range(3)), [(0, 4)]))
+
+
+def _vsr(temporal_op=None):
+    from gvr.codecs import PatchCodec
+    from gvr.models import SimpleGVR
+    from gvr.module import VSRModule
+
+    backbone = SimpleGVR(latent_channels=12, dim=32, depth=2, heads=2, upsampler_channels=8, temporal_op=temporal_op)
+    return VSRModule(backbone, PatchCodec(spatial_factor=2), scale=2.0, ema_decay=0)
+
+
+def test_temporal_unit_models_take_the_whole_clip_in_one_window(tmp_path):
+    from conftest import moving_frames
+
+    from gvr.data.video import probe_video, write_video
+    from gvr.models import TemporalUnitsAttention
+    from gvr.upscale import auto_chunk, upscale_video
+
+    units, full = _vsr(TemporalUnitsAttention(unit=2)), _vsr()
+    assert auto_chunk(units, 40, 121) == 40 and auto_chunk(units, 400, 121) == 121 and auto_chunk(full, 40, 121) == 17
+    src = tmp_path / "in.mp4"
+    write_video(src, moving_frames(23, 16, 16), fps=24, crf=0)
+    summary = upscale_video(units, str(src), str(tmp_path / "u.mp4"), steps=1, progress=False)
+    assert summary["chunks"] == 1 and summary["chunk"] == 23 and probe_video(tmp_path / "u.mp4").frames == 23
+    summary = upscale_video(full, str(src), str(tmp_path / "f.mp4"), steps=1, progress=False)
+    assert summary["chunks"] == 2 and summary["chunk"] == 17
+
+
+def test_token_budget_turns_on_tiling():
+    from gvr.upscale import auto_tile
+
+    module = _vsr()  # PatchCodec x2, 1x2x2 patches: an HR frame of 64x64 pixels is 16x16 = 256 tokens
+    assert auto_tile(module, (64, 64), (32, 32), None) is None
+    assert auto_tile(module, (64, 64), (32, 32), 256) is None
+    tile = auto_tile(module, (64, 64), (32, 32), 64)  # 8x8 HR tokens = 16x16 HR latent = 8x8 LR latent pixels
+    assert tile == 8

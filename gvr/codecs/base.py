@@ -60,6 +60,13 @@ class LatentCodec(nn.Module, ABC):
             )
         return self._decode(z)
 
+    def describe(self) -> dict:
+        """What identifies this codec's latent space (class and the arguments that change latents).
+
+        Caches of latents record it and refuse to be read by a model with another codec.
+        """
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", **getattr(self, "_identity", {})}
+
     def latent_frames(self, frames: int) -> int:
         """Latent frames for `frames` pixel frames: T if temporal_factor is 1, else (T - 1) // tf + 1."""
         tf = self.temporal_factor

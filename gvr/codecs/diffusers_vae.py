@@ -50,6 +50,8 @@ class DiffusersVAE(LatentCodec):
     ) -> None:
         super().__init__()
         self._setup(_load_vae(path, kind, subfolder, dtype), kind, tiling, tile_size, tile_stride, sample)
+        # Tiling changes latents only by seam rounding; the weights, their dtype and sampling change them.
+        self._identity = dict(path=str(Path(path).resolve()), kind=kind, subfolder=subfolder, dtype=dtype, sample=sample)
 
     @classmethod
     def from_model(
@@ -65,6 +67,7 @@ class DiffusersVAE(LatentCodec):
         codec = cls.__new__(cls)
         LatentCodec.__init__(codec)
         codec._setup(vae, kind, tiling, tile_size, tile_stride, sample)
+        codec._identity = dict(path=None, kind=kind, model_id=id(vae), sample=sample)
         return codec
 
     def _setup(

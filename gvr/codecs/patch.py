@@ -43,6 +43,7 @@ class PatchCodec(LatentCodec):
         self._temporal_factor = temporal_factor
         self.shift = shift
         self.scale = scale
+        self._identity = dict(spatial_factor=spatial_factor, temporal_factor=temporal_factor, shift=float(shift), scale=float(scale))
 
     @property
     def latent_channels(self) -> int:

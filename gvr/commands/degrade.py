@@ -1,7 +1,8 @@
-"""``gvr degrade INPUT --kind classic|flow --output OUT``: apply one training degradation to a video.
+"""``gvr degrade INPUT --kind classic|flow|model --output OUT``: apply one training degradation to a video.
 
-Lets users see what the training pipeline does to their own footage. ``classic`` writes the low-resolution
-result (each side divided by ``--scale``, rounded half up); ``flow`` keeps the input's resolution. ``.mp4``
+Lets users see what the training pipeline does to their own footage. ``classic`` and ``model`` write the
+low-resolution result (each side divided by ``--scale``, rounded half up; ``model`` is the base model's
+SDEdit-like refinement of the bicubic downsample, decoded); ``flow`` keeps the input's resolution. ``.mp4``
 outputs are H.264, ``.mkv`` outputs lossless FFV1. Long videos are processed in chunks; the flow
 degradation carries the previous frame across chunk borders so no frame loses its predecessor.
 """
@@ -19,16 +20,30 @@ from tqdm.auto import tqdm
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
 from gvr.seeding import generator
 
-KINDS = {"classic": "gvr.data.degradations.ClassicDegradation", "flow": "gvr.data.degradations.FlowDegradation"}
+KINDS = {
+    "classic": "gvr.data.degradations.ClassicDegradation",
+    "flow": "gvr.data.degradations.FlowDegradation",
+    "model": "gvr.data.degradations.ModelGuidedDegradation",
+}
+DEFAULT_BASE_CKPT = "logs/base/checkpoints/last.ckpt"  # where `gvr base fit --config configs/base.yaml` writes it
 
 
-def build_degradation(kind: str, config: str | None):
-    """The degradation of ``kind``, from a YAML file (``{class_path, init_args}``, optionally under ``degradation:``)."""
+def build_degradation(kind: str, config: str | None, base_ckpt: str | None = None):
+    """The degradation of ``kind``, from a YAML file (``{class_path, init_args}``, optionally under ``degradation:``).
+
+    For ``model`` without a config, ``base_ckpt`` (default: the embedded base model) gives the base model.
+    """
     from jsonargparse import ArgumentParser
 
     from gvr.data.degradations import Degradation
 
     spec: dict = {"class_path": KINDS[kind]}
+    if kind == "model" and config is None:
+        ckpt = base_ckpt or DEFAULT_BASE_CKPT
+        if not Path(ckpt).is_file():
+            raise FileNotFoundError(f"base model checkpoint {ckpt} not found: train one with "
+                                    "`gvr base fit --config configs/base.yaml` or pass --base-ckpt")
+        spec["init_args"] = {"base_ckpt": ckpt}
     if config is not None:
         data = yaml.safe_load(Path(config).read_text()) or {}
         spec = data.get("degradation", data)
@@ -46,7 +61,7 @@ def degrade_video(source: str, output: str, kind: str, degradation, seed: int = 
     info = probe_video(source)
     if Path(output).exists() and not overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
-    if kind == "classic":
+    if kind in ("classic", "model"):
         size = (max(1, math.floor(info.height / scale + 0.5)), max(1, math.floor(info.width / scale + 0.5)))
     else:
         size = (info.height, info.width)
@@ -74,13 +89,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output", "-o", required=True, help="output .mp4 (H.264) or .mkv (lossless FFV1)")
     p.add_argument("--config", default=None, help="YAML with the degradation's class_path / init_args")
     p.add_argument("--seed", type=int, default=0, help="seed of the degradation's randomness")
-    p.add_argument("--scale", type=float, default=2.5, help="downscale factor of the classic degradation")
-    p.add_argument("--chunk", type=int, default=32, help="frames processed at a time")
+    p.add_argument("--scale", type=float, default=2.5, help="downscale factor of the classic and model degradations")
+    p.add_argument("--base-ckpt", default=None, help=f"base model of --kind model (default {DEFAULT_BASE_CKPT})")
+    p.add_argument("--chunk", type=int, default=None, help="frames processed at a time (default 32; 5 for model)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     args = p.parse_args(argv)
     try:
-        degradation = build_degradation(args.kind, args.config)
-        summary = degrade_video(args.input, args.output, args.kind, degradation, args.seed, args.scale, args.chunk,
+        degradation = build_degradation(args.kind, args.config, args.base_ckpt)
+        chunk = args.chunk or (5 if args.kind == "model" else 32)
+        summary = degrade_video(args.input, args.output, args.kind, degradation, args.seed, args.scale, chunk,
                                 args.overwrite)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr degrade: error: {err}")

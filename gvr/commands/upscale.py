@@ -15,11 +15,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, help="output .mp4 (H.264) or .mkv (FFV1)")
     p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the checkpoint's sample_steps)")
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
-    p.add_argument("--chunk", type=int, default=17, help="frames per temporal chunk")
+    p.add_argument("--chunk", type=int, default=None,
+                   help="frames per temporal chunk (default: the whole clip up to --max-frames for models trained with "
+                        "temporal units, else 17)")
+    p.add_argument("--max-frames", type=int, default=121, help="longest window for temporal-unit models")
     p.add_argument("--overlap", type=int, default=4, help="frames shared by neighbouring chunks (cross-faded)")
     p.add_argument("--tile", type=int, default=None,
                    help="run the model on spatial tiles of this many LR latent pixels (bounds memory at high resolution)")
     p.add_argument("--tile-overlap", type=int, default=8, help="LR latent pixels shared by neighbouring tiles")
+    p.add_argument("--token-budget", type=int, default=None,
+                   help="tile space automatically when an output frame has more HR tokens than this")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -36,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         module = load_module(args.ckpt, args.device)
         summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
                                 overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
-                                tile_overlap=args.tile_overlap, overwrite=args.overwrite)
+                                tile_overlap=args.tile_overlap, overwrite=args.overwrite, max_frames=args.max_frames,
+                                token_budget=args.token_budget)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))

@@ -9,6 +9,7 @@ from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.base import Degradation
 from gvr.data.degradations.classic import ClassicDegradation
 from gvr.data.manifest import read_manifest
+from gvr.data.pair_cache import PairCacheDataset
 from gvr.data.predict import VideoChunkDataset
 from gvr.data.sampler import StreamSampler
 
@@ -30,6 +31,10 @@ class VideoDataModule(L.LightningDataModule):
         samples_per_epoch: training clips per epoch (the training stream is endless and random).
         val_clips_per_video: evenly spaced validation clips taken from each held-out video.
         seed: seed of the clip stream and of the degradations.
+        no_reference: ``gvr test`` without ground truth: the test videos are LR inputs, centre-cropped to
+            ``hr_size / scale``, and only no-reference metrics are scored.
+        train_cache: folder of a precomputed pair cache (``make pairs``) to train on instead of live-degraded
+            clips (stage 2); validation still degrades the held-out clips live with ``degradation``.
         cache_frames: keep decoded videos in memory (fast for the small embedded set).
         predict_inputs: LR videos that ``gvr predict`` upscales (one output file each).
         predict_chunk: frames per temporal window when predicting.
@@ -55,11 +60,13 @@ class VideoDataModule(L.LightningDataModule):
         predict_inputs: list[str] | None = None,
         predict_chunk: int = 17,
         predict_overlap: int = 4,
+        train_cache: str | None = None,
+        no_reference: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["degradation"])
         self.degradation = degradation if degradation is not None else ClassicDegradation()
-        self.train_set: VideoClipDataset | None = None
+        self.train_set: VideoClipDataset | PairCacheDataset | None = None
 
     def _records(self, path: str | None, role: str) -> list[dict]:
         if path is None:
@@ -68,12 +75,12 @@ class VideoDataModule(L.LightningDataModule):
             raise FileNotFoundError(f"{role} manifest {path} not found: run `make manifests` (or set data.{role}_manifest)")
         return read_manifest(path)
 
-    def _dataset(self, path: str | None, role: str, train: bool, seed: int) -> VideoClipDataset:
+    def _dataset(self, path: str | None, role: str, train: bool, seed: int, **kwargs) -> VideoClipDataset:
         hp = self.hparams
         return VideoClipDataset(
             self._records(path, role), hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple,
             train=train, length=hp.samples_per_epoch, clips_per_video=hp.val_clips_per_video, seed=seed,
-            cache_frames=hp.cache_frames,
+            cache_frames=hp.cache_frames, **kwargs,
         )
 
     def _loader(self, dataset, **kwargs) -> DataLoader:
@@ -83,7 +90,17 @@ class VideoDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
-            self.train_set = self._dataset(self.hparams.train_manifest, "train", True, self.hparams.seed)
+            if self.hparams.train_cache:
+                module = self.trainer.lightning_module if self.trainer is not None else None
+                codec = getattr(module, "codec", None)
+                self.train_set = PairCacheDataset(self.hparams.train_cache, codec, self.hparams.samples_per_epoch,
+                                                  self.hparams.seed)
+                recipe = self.train_set.manifest["fingerprint"]["config"]
+                if recipe["scale"] != self.hparams.scale:
+                    raise ValueError(f"the pair cache {self.hparams.train_cache} was made at scale {recipe['scale']}, "
+                                     f"but data.scale is {self.hparams.scale}: they must agree")
+            else:
+                self.train_set = self._dataset(self.hparams.train_manifest, "train", True, self.hparams.seed)
         sampler = StreamSampler(len(self.train_set))
         trainer = self.trainer
         if trainer is not None and trainer.ckpt_path is not None:
@@ -100,7 +117,10 @@ class VideoDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         path = self.hparams.test_manifest or self.hparams.val_manifest
-        return self._loader(self._dataset(path, "test", False, self.hparams.seed + 2))
+        # A clip that fails to decode is skipped (and counted by gvr test), not fatal.
+        dataset = self._dataset(path, "test", False, self.hparams.seed + 2, lr_only=self.hparams.no_reference,
+                                skip_errors=True)
+        return self._loader(dataset)
 
     def predict_dataloader(self) -> DataLoader:
         hp = self.hparams

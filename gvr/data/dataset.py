@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gvr.data.degradations.base import Degradation
-from gvr.data.video import frames_to_tensor, read_video
+from gvr.data.video import VideoError, frames_to_tensor, read_video
 from gvr.seeding import generator
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,13 @@ class VideoClipDataset(Dataset):
         clips_per_video: int = 1,
         seed: int = 0,
         cache_frames: bool = True,
+        lr_only: bool = False,
+        skip_errors: bool = False,
     ):
         self.num_frames, self.hr_size, self.scale = num_frames, tuple(hr_size), scale
         self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
         self.degradation, self.train, self.seed, self.cache_frames = degradation, train, seed, cache_frames
+        self.lr_only, self.skip_errors = lr_only, skip_errors
         if any(side % size_multiple for side in self.hr_size):
             raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
         self.records = [r for r in records if self._usable(r)]
@@ -69,7 +72,8 @@ class VideoClipDataset(Dataset):
         self._cache: dict[str, np.ndarray] = {}
 
     def _usable(self, record: dict) -> bool:
-        ok = record["frames"] >= self.num_frames and record["height"] >= self.hr_size[0] and record["width"] >= self.hr_size[1]
+        need = self.lr_size if self.lr_only else self.hr_size
+        ok = record["frames"] >= self.num_frames and record["height"] >= need[0] and record["width"] >= need[1]
         if not ok:
             log.warning("skipping %s: %d frames of %dx%d, clips need %d frames of %dx%d", record["path"],
                         record["frames"], record["width"], record["height"], self.num_frames, self.hr_size[1], self.hr_size[0])
@@ -105,7 +109,25 @@ class VideoClipDataset(Dataset):
             raise IndexError(index)
         g = item_generator(self.seed, index)
         record, start, top, left, flip = self._locate(index, g)
-        frames = self._read(record, start)[:, top : top + self.hr_size[0], left : left + self.hr_size[1]]
+        try:
+            frames = self._read(record, start)
+        except VideoError as err:
+            if not self.skip_errors:
+                raise
+            # Evaluation goes on without this clip; the writer counts it. Zero tensors keep batches collatable.
+            log.warning("skipping clip %d of %s: %s", index, record["path"], err)
+            item = self._item(np.zeros((self.num_frames, *self.hr_size, 3), np.uint8), record, start, g, False, index)
+            return {**item, "skipped": str(err)}
+        if self.lr_only:
+            # No ground truth: the video itself is the LR input, centre-cropped to the LR size.
+            (h, w), (H, W) = self.lr_size, (record["height"], record["width"])
+            lr = frames_to_tensor(np.ascontiguousarray(frames[:, (H - h) // 2 : (H - h) // 2 + h, (W - w) // 2 : (W - w) // 2 + w]))
+            return {"lr": lr, "index": index, "start": start, "path": record["path"], "skipped": ""}
+        frames = frames[:, top : top + self.hr_size[0], left : left + self.hr_size[1]]
+        item = self._item(frames, record, start, g, flip, index)
+        return {**item, "skipped": ""} if self.skip_errors else item
+
+    def _item(self, frames: np.ndarray, record: dict, start: int, g: torch.Generator, flip: bool, index: int) -> dict:
         if flip:
             frames = frames[:, :, ::-1]
         hr = frames_to_tensor(np.ascontiguousarray(frames))  # (3, T, H, W) in [-1, 1]

@@ -19,27 +19,28 @@ def side_by_side(*videos: torch.Tensor, frame: int | None = None) -> np.ndarray:
 
 
 class ValidationPreview(L.Callback):
-    """Logs ``bicubic | output | ground truth`` of the first validation clips to TensorBoard and PNG.
+    """Logs the first validation clips side by side (``bicubic | output | hr`` by default) to TensorBoard and PNG.
 
     Args:
         num_clips: how many clips of the first validation batch to show (stacked vertically).
         save_png: also write ``<log_dir>/previews/step_<N>.png``.
+        keys: the videos of ``validation_step``'s output dict to place left to right.
     """
 
-    def __init__(self, num_clips: int = 2, save_png: bool = True):
-        self.num_clips, self.save_png = num_clips, save_png
+    def __init__(self, num_clips: int = 2, save_png: bool = True, keys: tuple[str, ...] = ("bicubic", "output", "hr")):
+        self.num_clips, self.save_png, self.keys = num_clips, save_png, tuple(keys)
 
     @rank_zero_only
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if batch_idx != 0 or trainer.sanity_checking or not isinstance(outputs, dict):
             return
-        n = min(self.num_clips, outputs["output"].shape[0])
-        rows = [side_by_side(outputs["bicubic"][i], outputs["output"][i], outputs["hr"][i]) for i in range(n)]
+        n = min(self.num_clips, *(outputs[k].shape[0] for k in self.keys))
+        rows = [side_by_side(*(outputs[k][i] for k in self.keys)) for i in range(n)]
         sheet = np.concatenate(rows, axis=0)
         step = trainer.global_step
         experiment = getattr(trainer.logger, "experiment", None)
         if hasattr(experiment, "add_image"):
-            experiment.add_image("val/bicubic|output|hr", sheet, step, dataformats="HWC")
+            experiment.add_image("val/" + "|".join(self.keys), sheet, step, dataformats="HWC")
         if self.save_png and trainer.log_dir is not None:
             folder = Path(trainer.log_dir) / "previews"
             folder.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,66 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def patchify(x: Tensor, patch_size: tuple[int, int, int]) -> tuple[Tensor, tuple[int, int, int]]:
+    """Pad `x` `(B, C, T, H, W)` to whole patches (replicating the border) and cut it into patch tokens.
+
+    Returns the tokens `(B, N, C * pt * ph * pw)` and the token grid `(T', H', W')`.
+    """
+    pt, ph, pw = patch_size
+    T, H, W = x.shape[2:]
+    x = F.pad(x, (0, -W % pw, 0, -H % ph, 0, -T % pt), mode="replicate")
+    grid = (x.shape[2] // pt, x.shape[3] // ph, x.shape[4] // pw)
+    return rearrange(x, "b c (t p) (h q) (w r) -> b (t h w) (c p q r)", p=pt, q=ph, r=pw), grid
+
+
+def unpatchify(x: Tensor, grid: tuple[int, int, int], patch_size: tuple[int, int, int], size: tuple[int, int, int]) -> Tensor:
+    """Inverse of `patchify`: tokens `(B, N, C * pt * ph * pw)` -> `(B, C, T, H, W)` cropped to `size`."""
+    pt, ph, pw = patch_size
+    x = rearrange(x, "b (t h w) (c p q r) -> b c (t p) (h q) (w r)", t=grid[0], h=grid[1], w=grid[2], p=pt, q=ph, r=pw)
+    return x[:, :, : size[0], : size[1], : size[2]]
+
+
+def run_blocks(
+    blocks: nn.ModuleList,
+    x: Tensor,
+    emb: Tensor,
+    grid: tuple[int, int, int],
+    rope: Rope,
+    text: Tensor | None,
+    text_mask: Tensor | None,
+    gradient_checkpointing: bool,
+) -> Tensor:
+    """Apply the DiT blocks in order, recomputing each in backward when `gradient_checkpointing` (and grad is on)."""
+    for block in blocks:
+        if gradient_checkpointing and torch.is_grad_enabled():
+            x = checkpoint(block, x, emb, grid, rope, text, text_mask, use_reentrant=False)
+        else:
+            x = block(x, emb, grid, rope, text, text_mask)
+    return x
+
+
+def init_dit_weights(model: nn.Module, embedders: list[nn.Module], blocks: nn.ModuleList, final_layer: "FinalLayer") -> None:
+    """DiT initialisation (`initialize_weights`): the fresh model is the zero velocity field.
+
+    Transformer linears get Xavier-uniform weights and zero biases (convolutions keep PyTorch's default),
+    the scalar embedders' MLPs small normal weights as DiT's timestep MLP, every block's adaLN modulation
+    zeros (each gate is 0, so each block starts as the identity), and the output layer zeros (v = 0).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+    for embedder in embedders:
+        nn.init.normal_(embedder.mlp[0].weight, std=0.02)
+        nn.init.normal_(embedder.mlp[2].weight, std=0.02)
+    for block in blocks:
+        nn.init.zeros_(block.modulation[-1].weight)
+        nn.init.zeros_(block.modulation[-1].bias)
+    for layer in (final_layer.modulation[-1], final_layer.linear):
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
+
+
 class FP32RMSNorm(nn.RMSNorm):
     """RMSNorm computed in float32 (also under bf16 autocast or bf16 weights); returns the input dtype."""
 
@@ -229,25 +289,8 @@ class SimpleGVR(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """DiT initialisation (`initialize_weights`): the fresh model is the zero velocity field."""
-        # Transformer linears: Xavier-uniform weights, zero biases. (The upsampler's convolutions keep
-        # PyTorch's default init.)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-        # Scalar embedders: small normal weights, as DiT's timestep MLP.
-        for embedder in (self.t_embedder, self.s_embedder):
-            nn.init.normal_(embedder.mlp[0].weight, std=0.02)
-            nn.init.normal_(embedder.mlp[2].weight, std=0.02)
-        # adaLN-Zero: zero modulation makes every gate 0, so each block starts as the identity.
-        for block in self.blocks:
-            nn.init.zeros_(block.modulation[-1].weight)
-            nn.init.zeros_(block.modulation[-1].bias)
-        # Zero output layer: the fresh model predicts v = 0 everywhere.
-        for layer in (self.final_layer.modulation[-1], self.final_layer.linear):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        """DiT initialisation (see `init_dit_weights`): the fresh model is the zero velocity field."""
+        init_dit_weights(self, [self.t_embedder, self.s_embedder], self.blocks, self.final_layer)
 
     @classmethod
     def preset(cls, name: Literal["tiny", "1b"], **overrides: Any) -> "SimpleGVR":
@@ -284,15 +327,12 @@ class SimpleGVR(nn.Module):
         """
         self._check_inputs(z_t, t, c, s, text)
         T, H, W = z_t.shape[2:]
-        pt, ph, pw = self.patch_size
 
         # 1. Upsample the condition to the HR latent grid and stack it onto z_t.
         x = torch.cat([z_t, self.upsampler(c, (H, W)).type_as(z_t)], dim=1)
 
         # 2. Pad to whole patches (replicating the border) and cut into tokens.
-        x = F.pad(x, (0, -W % pw, 0, -H % ph, 0, -T % pt), mode="replicate")
-        grid = (x.shape[2] // pt, x.shape[3] // ph, x.shape[4] // pw)
-        x = rearrange(x, "b c (t p) (h q) (w r) -> b (t h w) (c p q r)", p=pt, q=ph, r=pw)
+        x, grid = patchify(x, self.patch_size)
         x = self.patch_embed(x)  # (b, n, dim)
 
         # 3. Conditioning shared by all blocks: emb(t) + emb(s), text tokens, rotary angles.
@@ -302,18 +342,10 @@ class SimpleGVR(nn.Module):
         rope = self.rope(grid, x.device)
 
         # 4. DiT blocks.
-        for block in self.blocks:
-            if self.gradient_checkpointing and torch.is_grad_enabled():
-                x = checkpoint(block, x, emb, grid, rope, text, text_mask, use_reentrant=False)
-            else:
-                x = block(x, emb, grid, rope, text, text_mask)
+        x = run_blocks(self.blocks, x, emb, grid, rope, text, text_mask, self.gradient_checkpointing)
 
         # 5. Project to patches, reassemble the latent and crop the padding.
-        x = self.final_layer(x, emb)
-        x = rearrange(
-            x, "b (t h w) (c p q r) -> b c (t p) (h q) (w r)", t=grid[0], h=grid[1], w=grid[2], p=pt, q=ph, r=pw
-        )
-        return x[:, :, :T, :H, :W]
+        return unpatchify(self.final_layer(x, emb), grid, self.patch_size, (T, H, W))
 
     def _check_inputs(self, z_t: Tensor, t: Tensor, c: Tensor, s: Tensor, text: Tensor | None) -> None:
         """Raise ValueError naming the argument whose shape does not fit the model."""

@@ -3,5 +3,6 @@
 from gvr.data.degradations.base import BicubicDownsample, Degradation
 from gvr.data.degradations.classic import ClassicDegradation
 from gvr.data.degradations.flow import FlowDegradation
+from gvr.data.degradations.model_guided import ModelGuidedDegradation
 
-__all__ = ["BicubicDownsample", "ClassicDegradation", "Degradation", "FlowDegradation"]
+__all__ = ["BicubicDownsample", "ClassicDegradation", "Degradation", "FlowDegradation", "ModelGuidedDegradation"]

@@ -1,0 +1,41 @@
+"""Rebuild a trained gvr Lightning module (VSR or base model) from its checkpoint file alone."""
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+# What each module class needs in the checkpoint's hyper-parameters, and the command that writes it.
+_KINDS = {"VSRModule": ("gvr.module", "backbone", "gvr fit"), "BaseModule": ("gvr.base.module", "network", "gvr base fit")}
+
+
+def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
+    """Load the ``kind`` module (``VSRModule`` or ``BaseModule``) of ``ckpt`` in eval mode on ``device``.
+
+    The checkpoint's hyper-parameters rebuild the network and the codec; a missing file, a file that is not
+    a checkpoint, or a checkpoint of the other kind is a clear error.
+    """
+    import importlib
+
+    module_path, key, command = _KINDS[kind]
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {ckpt} not found")
+    try:
+        meta = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as err:  # any unpickling/zip failure means "not a checkpoint"
+        raise ValueError(f"{ckpt} is not a PyTorch checkpoint ({type(err).__name__}: {err})") from err
+    hp = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
+    if "state_dict" not in meta or hp.get("_class_path", kind).split(".")[-1] != kind or key not in hp:
+        raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
+    cls = getattr(importlib.import_module(module_path), kind)
+    return cls.load_from_checkpoint(path, map_location=device, weights_only=False).eval().to(device)
+
+
+def file_digest(path: str, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

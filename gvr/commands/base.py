@@ -1,0 +1,22 @@
+"""``gvr base fit|validate --config configs/base.yaml``: train gvr's own base model (LightningCLI).
+
+The same data module as the VSR stages; the model is :class:`gvr.base.module.BaseModule`, which learns the
+low-resolution clips (``data.degradation``, a clean bicubic downsample in ``configs/base.yaml``) in the
+codec's latent space. Its checkpoint is the base model of ``gvr generate``, ``gvr degrade --kind model``
+and the stage-2 pair cache.
+"""
+
+from lightning.pytorch.cli import LightningCLI
+
+from gvr.base.module import BaseModule
+from gvr.data.datamodule import VideoDataModule
+
+
+def main(argv: list[str] | None = None) -> LightningCLI:
+    return LightningCLI(
+        BaseModule,
+        VideoDataModule,
+        trainer_defaults={"use_distributed_sampler": False},  # StreamSampler shards the stream itself
+        save_config_kwargs={"overwrite": True},
+        args=argv,
+    )
