@@ -234,3 +234,22 @@ def test_every_op_argument_is_documented(cls):
     parser = ArgumentParser()
     parser.add_class_arguments(cls, "op")
     assert all(action.help for action in parser._actions if action.dest.startswith("op."))
+
+
+def test_stage3_config_is_stage1_with_temporal_units_on_4x_longer_clips():
+    from pathlib import Path
+
+    import yaml
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    stage1, stage3 = (yaml.safe_load((configs / f"stage{i}.yaml").read_text()) for i in (1, 3))
+    assert stage3["data"]["num_frames"] == 4 * stage1["data"]["num_frames"]
+    assert stage3["model"]["codec"] == stage1["model"]["codec"]
+    parser = ArgumentParser()
+    parser.add_class_arguments(SimpleGVR, "net")
+    first, third = (parser.instantiate_classes(parser.parse_object({"net": c["model"]["backbone"]["init_args"]})).net
+                    for c in (stage1, stage3))
+    op = third.blocks[1].temporal_attn.op
+    assert isinstance(op, TemporalUnitsAttention) and op.unit == stage1["data"]["num_frames"]
+    # Same parameters as stage 1 (the ops have none), so stage-1/2 weights load into it.
+    assert {k: v.shape for k, v in first.state_dict().items()} == {k: v.shape for k, v in third.state_dict().items()}
