@@ -1,0 +1,1 @@
+"""Analyses of trained models (the detail-aware timestep analysis)."""

@@ -1,0 +1,64 @@
+"""A small line plot written with Pillow (matplotlib is not a dependency of gvr)."""
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (140, 140, 140))
+
+
+def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    step = (hi - lo) / (count - 1)
+    return [lo + i * step for i in range(count)]
+
+
+def line_plot(
+    path: str | Path,
+    x: list[float],
+    series: dict[str, list[float]],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    size: tuple[int, int] = (720, 440),
+) -> Path:
+    """Draw each series of ``series`` (label -> y values over ``x``) as a polyline and save a PNG."""
+    if not series or any(len(y) != len(x) for y in series.values()) or len(x) < 2:
+        raise ValueError("line_plot: need at least one series with one y for each of >= 2 x values")
+    width, height = size
+    left, right, top, bottom = 70, 20, 36, 50
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    x_lo, x_hi = min(x), max(x)
+    y_hi = max(max(y) for y in series.values()) * 1.05 or 1.0
+    y_lo = min(0.0, min(min(y) for y in series.values()))
+
+    def to_px(xv: float, yv: float) -> tuple[float, float]:
+        px = left + (xv - x_lo) / (x_hi - x_lo) * (width - left - right)
+        py = height - bottom - (yv - y_lo) / (y_hi - y_lo) * (height - top - bottom)
+        return px, py
+
+    # 1. axes, grid and tick labels
+    for xv in _ticks(x_lo, x_hi):
+        px, _ = to_px(xv, y_lo)
+        draw.line([(px, top), (px, height - bottom)], fill=(232, 232, 232))
+        draw.text((px - 10, height - bottom + 6), f"{xv:.2f}", fill="black", font=font)
+    for yv in _ticks(y_lo, y_hi):
+        _, py = to_px(x_lo, yv)
+        draw.line([(left, py), (width - right, py)], fill=(232, 232, 232))
+        draw.text((4, py - 6), f"{yv:.3g}", fill="black", font=font)
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    draw.text((left, 10), title, fill="black", font=font)
+    draw.text(((width - len(xlabel) * 6) / 2, height - 20), xlabel, fill="black", font=font)
+    draw.text((4, top - 16), ylabel, fill="black", font=font)
+    # 2. the curves and their legend
+    for k, (label, ys) in enumerate(series.items()):
+        colour = COLOURS[k % len(COLOURS)]
+        draw.line([to_px(xv, yv) for xv, yv in zip(x, ys, strict=True)], fill=colour, width=2)
+        lx, ly = width - right - 190, top + 8 + 14 * k
+        draw.line([(lx, ly + 6), (lx + 20, ly + 6)], fill=colour, width=2)
+        draw.text((lx + 26, ly), label, fill="black", font=font)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out)
+    return out
