@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: help install samples manifests data degrade-preview stage1 test test-slow benchmark-upscale benchmark-validation benchmark-degradation clean
+.PHONY: help install samples manifests data degrade-preview stage1 base pairs stage2 generate test test-slow benchmark-upscale benchmark-validation benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ $(BIN)/gvr: setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,diffusers,metrics]"
+	# pyiqa (MUSIQ, CLIP-IQA, MANIQA) without its dependency tree (transformers, datasets, bitsandbytes, ...):
+	# the three networks gvr uses need only timm and openai-clip, which the metrics extra installs
+	$(BIN)/python -m pip install --quiet --no-deps "pyiqa==0.1.16"
 	@touch $@
 
 install: $(BIN)/gvr ## create .venv and install gvr with its dev, diffusers and metrics extras
@@ -35,6 +38,19 @@ degrade-preview: samples ## PNG sheets (clean | flow | mask | degraded) of the f
 stage1: data ## train the tiny stage-1 model on CPU (logs/stage1: TensorBoard + checkpoints)
 	$(BIN)/gvr fit --config configs/stage1.yaml
 
+base: data ## train gvr's own tiny base model on CPU (logs/base; <= 18 min)
+	$(BIN)/gvr base fit --config configs/base.yaml
+
+pairs: data ## precompute the stage-2 pair cache (flow + model-guided) into data/pairs; needs `make base`
+	$(BIN)/python data_prep/pairs.py --config configs/pairs.yaml --out data/pairs
+
+stage2: pairs ## fine-tune the stage-1 model on the stage-2 pairs (logs/stage2); needs `make stage1`
+	$(BIN)/gvr fit --config configs/stage2.yaml
+
+generate: ## the whole cascade: base model -> SimpleGVR -> logs/generate/sample.mp4
+	$(BIN)/gvr generate --base logs/base/checkpoints/last.ckpt --vsr logs/stage2/checkpoints/last.ckpt \
+		--output logs/generate/sample.mp4 --save-base logs/generate/sample_base.mp4 --num-videos 4 --overwrite
+
 test: $(BIN)/gvr ## run the fast test suite (CPU, < 10 min)
 	$(BIN)/python -m pytest -q
 
@@ -47,9 +63,21 @@ benchmark-upscale: $(BIN)/gvr ## seconds per output frame and peak memory of `gv
 benchmark-degradation: samples ## frames per second of each degradation at 384x672
 	$(BIN)/python benchmarks/degradation.py
 
-CKPT ?= logs/stage1/version_0/checkpoints/last.ckpt
+benchmark-inference: $(BIN)/gvr ## peak memory and time of `gvr upscale` vs video length and resolution
+	$(BIN)/python benchmarks/inference.py
+
+benchmark-attention: $(BIN)/gvr ## wall time and peak memory of each attention op vs tokens and frames (CPU)
+	$(BIN)/python benchmarks/attention.py
+
+CKPT ?= logs/stage1/checkpoints/last.ckpt
+benchmark-metrics: samples ## seconds per 17-frame clip of every metric at 512p and 1080p (random-init networks)
+	$(BIN)/python benchmarks/metrics.py
+
 benchmark-validation: $(BIN)/gvr ## PSNR/SSIM of CKPT on the held-out clips against bicubic/bilinear/nearest
 	$(BIN)/python benchmarks/validation_table.py --ckpt $(CKPT) --config configs/stage1.yaml
+
+analyze-timesteps: manifests ## detail-aware timestep density of CKPT (50 Euler steps, 8 clips) -> logs/analysis/timesteps.{json,png}
+	$(BIN)/gvr analyze-timesteps --ckpt $(CKPT) --manifest data/manifests/val.jsonl --clips 8 --batch 4 --out logs/analysis
 
 clean: ## remove logs and build leftovers (keeps .venv and data)
 	rm -rf logs lightning_logs build *.egg-info

@@ -7,7 +7,15 @@ from lightning.pytorch.cli import LightningCLI
 from gvr.data.datamodule import VideoDataModule
 from gvr.module import VSRModule
 
-VERBS = {"upscale": "gvr.commands.upscale", "degrade": "gvr.commands.degrade"}
+VERBS = {
+    "upscale": "gvr.commands.upscale",
+    "degrade": "gvr.commands.degrade",
+    "base": "gvr.commands.base",
+    "generate": "gvr.commands.generate",
+    "flops": "gvr.commands.flops",
+    "analyze-timesteps": "gvr.commands.analyze_timesteps",
+    "score": "gvr.commands.score",
+}
 
 
 class GVRCLI(LightningCLI):
@@ -40,8 +48,16 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print("gvr: latent video super-resolution (SimpleGVR)\n\nuser verbs:\n"
               "  upscale    upscale a video with a trained checkpoint (gvr upscale --help)\n"
-              "  degrade    apply a training degradation to a video (gvr degrade --help)\n\n"
-              "Lightning subcommands (gvr fit --help, ...):", flush=True)
+              "  degrade    apply a training degradation to a video (gvr degrade --help)\n"
+              "  score      score a video against a reference (PSNR, SSIM, LPIPS, VMAF, ...) or alone\n"
+              "             (MUSIQ, CLIP-IQA, MANIQA, DOVER); prints JSON (gvr score --help)\n"
+              "  base       train gvr's own base model: gvr base fit --config configs/base.yaml\n"
+              "  generate   run the whole cascade, base model -> SimpleGVR -> mp4 (gvr generate --help)\n"
+              "  flops      analytic FLOPs of each attention op and of the whole model (gvr flops --help)\n"
+              "  analyze-timesteps  measure where a checkpoint creates detail, write the detail-aware\n"
+              "             timestep distribution (gvr analyze-timesteps --help)\n\n"
+              "Lightning subcommands (gvr fit --help, ...); gvr test --config configs/benchmark.yaml --ckpt_path CKPT\n"
+              "scores a checkpoint and the baselines into metrics.json / metrics.md:", flush=True)
     lightning_main(None if from_shell else argv)  # None: LightningCLI reads sys.argv itself
 
 
