@@ -14,6 +14,7 @@ masked out as keys, and their outputs are cropped away.
 """
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,24 @@ from einops import rearrange, repeat
 from torch import Tensor
 
 from gvr.models.attention import AttentionOp
+from gvr.models.flex import flex_available, sparse_local_flex, temporal_units_flex
+
+Backend = Literal["auto", "sdpa", "flex"]
+
+
+def use_flex(backend: str, x: Tensor) -> bool:
+    """Whether an op with `backend` runs its FlexAttention path on `x` ("auto": on CUDA when available)."""
+    if backend == "flex":
+        if not flex_available():
+            raise RuntimeError("backend 'flex' needs torch.nn.attention.flex_attention (torch >= 2.5)")
+        return True
+    return backend == "auto" and x.is_cuda and flex_available()
+
+
+def _check_backend(owner: str, backend: str) -> str:
+    if backend not in ("auto", "sdpa", "flex"):
+        raise ValueError(f"{owner}: backend must be auto, sdpa or flex, got {backend!r}")
+    return backend
 
 PAD = -1  # region label of padding token slots (see `_region_labels`)
 
@@ -98,18 +117,23 @@ class TemporalUnitsAttention(AttentionOp):
 
     Args:
         unit: latent frames per temporal unit (5 in the paper: the 17-frame training length).
+        backend: "sdpa" (unit by unit, any device), "flex" (one FlexAttention call with a block mask;
+            compiled on CUDA), or "auto" (flex on CUDA, sdpa elsewhere).
     """
 
-    def __init__(self, unit: int = 5):
+    def __init__(self, unit: int = 5, backend: Backend = "auto"):
         super().__init__()
         if not isinstance(unit, int) or unit < 1:
             raise ValueError(f"TemporalUnitsAttention: unit must be a positive int, got {unit!r}")
         self.unit = unit
+        self.backend = _check_backend("TemporalUnitsAttention", backend)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, grid: tuple[int, int, int], layer_index: int) -> Tensor:
         self.check_grid(q, grid)
         t, h, w = grid
         shift = self.unit // 2 if layer_index % 2 and t > self.unit else 0
+        if use_flex(self.backend, q):
+            return temporal_units_flex(q, k, v, grid, self.unit, shift)
         whole_end = shift + (t - shift) // self.unit * self.unit
         # (first frame, end frame, frames per unit): the wrapped part, the whole units, the remainder.
         spans = [(0, shift, shift), (shift, whole_end, self.unit), (whole_end, t, t - whole_end)]
@@ -176,14 +200,17 @@ class SparseLocalAttention(AttentionOp):
     Args:
         block: block size in tokens (h, w); the paper uses 9 x 12.
         top_k: other blocks each query block attends to, besides its own (1 in the paper).
+        backend: "sdpa" (gather the selected blocks, any device), "flex" (FlexAttention with the routing
+            as a block mask; compiled on CUDA), or "auto" (flex on CUDA, sdpa elsewhere).
     """
 
-    def __init__(self, block: tuple[int, int] = (9, 12), top_k: int = 1):
+    def __init__(self, block: tuple[int, int] = (9, 12), top_k: int = 1, backend: Backend = "auto"):
         super().__init__()
         self.block = _check_pair("SparseLocalAttention: block", block)
         if not isinstance(top_k, int) or top_k < 0:
             raise ValueError(f"SparseLocalAttention: top_k must be an int >= 0, got {top_k!r}")
         self.top_k = top_k
+        self.backend = _check_backend("SparseLocalAttention", backend)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, grid: tuple[int, int, int], layer_index: int) -> Tensor:
         self.check_grid(q, grid)
@@ -198,6 +225,8 @@ class SparseLocalAttention(AttentionOp):
         # 2. Route: own block first, then the top_k others, as block indices (b, n, m, s), s = 1 + top_k.
         selected = self.select_blocks(q, k, real)
         s = selected.shape[-1]
+        if use_flex(self.backend, q):
+            return _from_blocks(sparse_local_flex(q, k, v, real, selected), grid, self.block)
 
         # 3. Gather the selected key/value blocks and attend to them (padding masked as keys).
         batch, head = torch.arange(b, device=q.device)[:, None, None], torch.arange(n, device=q.device)[None, :, None]
