@@ -1,9 +1,10 @@
-"""Rebuild a trained gvr Lightning module (VSR or base model) from its checkpoint file alone."""
+"""Checkpoints: rebuild a trained gvr module (VSR or base model) from its file alone; save where training stops."""
 
 import hashlib
 from pathlib import Path
 
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 # What each module class needs in the checkpoint's hyper-parameters, and the command that writes it.
 _KINDS = {"VSRModule": ("gvr.module", "backbone", "gvr fit"), "BaseModule": ("gvr.base.module", "network", "gvr base fit")}
@@ -39,3 +40,20 @@ def file_digest(path: str, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+class StopCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` whose ``last.ckpt`` also holds the step where training stopped.
+
+    Lightning writes ``last.ckpt`` at the periodic saves only, so a run stopped by ``max_time`` or
+    ``max_steps`` between two saves loses the steps since the last one. This subclass also saves it at the
+    batch where the run stops, from the same hook as the periodic saves, so the checkpoint resumes exactly
+    like theirs. (Checkpoint callbacks run after the others, so ``Timer`` has already set ``should_stop``.)
+    Arguments as in ``ModelCheckpoint``.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        stopping = trainer.should_stop or (trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps)
+        if stopping and self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -181,3 +181,20 @@ def test_instantiate_a_config_section_outside_the_cli():
     assert module.codec.latent_channels == module.backbone.latent_channels == 12
     with pytest.raises(ValueError, match="no 'nope' section"):
         instantiate_section(str(CONFIGS[0].parent / "stage1.yaml"), "nope", VSRModule)
+
+
+def test_stop_checkpoint_saves_where_training_stopped_and_resumes_exactly(tiny_data, tmp_path):
+    def fit(log_dir, steps, *extra):
+        return lightning_main(["fit", *tiny_cli_args(
+            tiny_data, log_dir, "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0",
+            "--trainer.callbacks+=gvr.checkpoints.StopCheckpoint", "--trainer.callbacks.save_last", "true",
+            "--trainer.callbacks.every_n_train_steps", "3", *extra)])
+
+    full = fit(tmp_path / "full", 8)
+    part = fit(tmp_path / "part", 5)  # periodic saves at step 3 only; the stop at step 5 must be kept too
+    ckpt = Path(part.trainer.checkpoint_callback.dirpath) / "last.ckpt"
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 5
+    resumed = fit(tmp_path / "part", 8, "--ckpt_path", str(ckpt))
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
