@@ -25,15 +25,16 @@ class GVRCLI(LightningCLI):
         parser.link_arguments("data.scale", "model.scale")
 
 
+# What every gvr LightningCLI (`gvr fit ...`, `gvr base fit ...`) passes besides its model class.
+CLI_DEFAULTS = dict(
+    trainer_defaults={"use_distributed_sampler": False},  # StreamSampler shards the stream itself
+    save_config_kwargs={"overwrite": True},
+)
+
+
 def lightning_main(args: list[str] | None = None) -> GVRCLI:
     """Run a Lightning subcommand (fit, validate, test, predict)."""
-    return GVRCLI(
-        VSRModule,
-        VideoDataModule,
-        trainer_defaults={"use_distributed_sampler": False},  # StreamSampler shards the stream itself
-        save_config_kwargs={"overwrite": True},
-        args=args,
-    )
+    return GVRCLI(VSRModule, VideoDataModule, **CLI_DEFAULTS, args=args)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,6 @@ sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`Lat
 
 import math
 
-import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
 import torch
 from torch import Tensor, nn
@@ -25,10 +24,11 @@ from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
 from gvr.seeding import generator
-from gvr.training import adamw_with_warmup, ema_copy, ema_update, load_network_weights
+from gvr.upscale import output_size
+from gvr.training import CodecFlowModule, ema_copy, load_network_weights
 
 
-class VSRModule(L.LightningModule):
+class VSRModule(CodecFlowModule):
     """Latent video super-resolution with rectified flow, noise-augmented condition and EMA weights.
 
     Args:
@@ -50,6 +50,8 @@ class VSRModule(L.LightningModule):
         init_from: checkpoint of an earlier stage whose (EMA) backbone weights start this run (weights only:
             fresh optimizer and step counter); null trains from scratch. Ignored when resuming with --ckpt_path.
     """
+
+    network_attr = "backbone"  # what the optimizer and EMA follow (CodecFlowModule)
 
     def __init__(
         self,
@@ -97,12 +99,6 @@ class VSRModule(L.LightningModule):
     def _generator(self, *keys: int) -> torch.Generator:
         return generator(self.hparams.seed, *keys, device=self.device)
 
-    @torch.no_grad()
-    def encode(self, x: Tensor) -> Tensor:
-        """Pixels ``(B, 3, T, H, W)`` in [-1, 1] -> codec latent (fp32, outside autocast)."""
-        with torch.autocast(self.device.type, enabled=False):
-            return self.codec.encode(x.float())
-
     def latents(self, batch: dict) -> tuple[Tensor, Tensor]:
         """HR latent ``z0`` and LR latent ``c`` of a batch: cached latents (``z``, ``c``) or encoded pixels."""
         if "z" in batch:
@@ -135,35 +131,6 @@ class VSRModule(L.LightningModule):
             load_network_weights(self.hparams.init_from, "backbone", [m for m in (self.backbone, self.ema) if m is not None])
         else:
             rank_zero_warn("model.init_from is not set: training the backbone from random initialisation")
-
-    def optimizer_step(self, *args, **kwargs) -> None:
-        super().optimizer_step(*args, **kwargs)
-        if self.ema is not None:  # the step counter is already advanced: a pure function of progress
-            ema_update(self.ema, self.backbone, self.global_step, self.hparams.ema_decay)
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        params = [p for p in self.backbone.parameters() if p.requires_grad]
-        return adamw_with_warmup(params, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.codec.eval()  # frozen: never in training mode
-        if self.ema is not None:
-            self.ema.eval()
-        return self
-
-    # ---- checkpoints ---------------------------------------------------------------------------------
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # The codec is frozen and rebuilt from its config (a VAE from its own path): keep its weights
-        # out of every checkpoint.
-        state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith("codec.")]:
-            del state[key]
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["state_dict"].update({f"codec.{k}": v for k, v in self.codec.state_dict().items()})
 
     # ---- sampling ------------------------------------------------------------------------------------
 
@@ -266,10 +233,7 @@ class VSRModule(L.LightningModule):
             return None
         lr = batch["lr"][keep]
         hr = batch["hr"][keep] if "hr" in batch else None
-        if hr is not None:
-            size = tuple(hr.shape[-2:])
-        else:
-            size = tuple(math.floor(side * self.hparams.scale + 0.5) for side in lr.shape[-2:])
+        size = tuple(hr.shape[-2:]) if hr is not None else output_size(*lr.shape[-2:], self.hparams.scale)
         steps = getattr(self, "test_sample_steps", None)
         out = self.upscale_clip(lr, size, steps=steps, seed=batch_idx)
         return {"output": out, "lr": lr, "hr": hr, "path": [batch["path"][i] for i in keep],

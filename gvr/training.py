@@ -1,11 +1,13 @@
-"""Training helpers shared by the Lightning modules: EMA weights, AdamW with warm-up, weights-only init."""
+"""Training helpers shared by the Lightning modules: EMA weights, AdamW with warm-up, weights-only init, and
+`CodecFlowModule`, the base class of `VSRModule` and `BaseModule`."""
 
 import copy
 import logging
 from pathlib import Path
 
+import lightning as L
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +63,51 @@ def load_network_weights(path: str, prefix: str, into: list[nn.Module]) -> str:
             raise ValueError(f"init_from: {path} does not fit this network: {str(err).splitlines()[0]} ...") from err
     log.info("initialised the network from %s (%s weights)", path, source)
     return source
+
+
+class CodecFlowModule(L.LightningModule):
+    """What `VSRModule` and `BaseModule` share: a frozen codec kept out of checkpoints, and one trained network
+    with AdamW + warm-up and EMA weights.
+
+    Subclasses set `codec`, `ema` (or None) and the network named by `network_attr`, and keep `lr`,
+    `weight_decay`, `betas`, `warmup_steps` and `ema_decay` in their hyper-parameters.
+    """
+
+    network_attr: str = "network"
+
+    @property
+    def trained_network(self) -> nn.Module:
+        return getattr(self, self.network_attr)
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """Pixels ``(B, 3, T, H, W)`` in [-1, 1] -> codec latent (fp32, outside autocast)."""
+        with torch.autocast(self.device.type, enabled=False):
+            return self.codec.encode(x.float())
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.ema is not None:  # the step counter is already advanced: a pure function of progress
+            ema_update(self.ema, self.trained_network, self.global_step, self.hparams.ema_decay)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.trained_network.parameters() if p.requires_grad]
+        return adamw_with_warmup(params, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.codec.eval()  # frozen: never in training mode
+        if self.ema is not None:
+            self.ema.eval()
+        return self
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The codec is frozen and rebuilt from its config (a VAE from its own path): keep its weights
+        # out of every checkpoint.
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("codec.")]:
+            del state[key]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"].update({f"codec.{k}": v for k, v in self.codec.state_dict().items()})

@@ -35,6 +35,22 @@ def tiny_data(tmp_path_factory) -> dict:
     return {"root": root, "train": str(train), "val": str(val), "val_video": str(root / "val.mp4")}
 
 
+def tiny_data_args(tiny_data: dict) -> list[str]:
+    """`--data.*` arguments of the tiny runs: 3-frame 24x32 HR crops of the synthetic videos at x2, batch 2."""
+    return [
+        "--data.train_manifest", tiny_data["train"],
+        "--data.val_manifest", tiny_data["val"],
+        "--data.scale", "2",
+        "--data.num_frames", "3",
+        "--data.hr_size", "[24, 32]",
+        "--data.size_multiple", "4",
+        "--data.batch_size", "2",
+        "--data.num_workers", "0",
+        "--data.samples_per_epoch", "8",
+        "--data.val_clips_per_video", "1",
+    ]
+
+
 def tiny_cli_args(tiny_data: dict, log_dir: Path, *extra: str) -> list[str]:
     """`gvr fit` arguments for a seconds-long run of a very small SimpleGVR on the synthetic videos."""
     return [
@@ -56,16 +72,7 @@ def tiny_cli_args(tiny_data: dict, log_dir: Path, *extra: str) -> list[str]:
         "--model.val_sample_steps", "2",
         "--model.sample_steps", "2",
         "--model.lr", "1e-3",
-        "--data.train_manifest", tiny_data["train"],
-        "--data.val_manifest", tiny_data["val"],
-        "--data.scale", "2",
-        "--data.num_frames", "3",
-        "--data.hr_size", "[24, 32]",
-        "--data.size_multiple", "4",
-        "--data.batch_size", "2",
-        "--data.num_workers", "0",
-        "--data.samples_per_epoch", "8",
-        "--data.val_clips_per_video", "1",
+        *tiny_data_args(tiny_data),
         *extra,
     ]
 
@@ -90,15 +97,7 @@ def tiny_base_args(tiny_data: dict, log_dir: Path, *extra: str) -> list[str]:
         "--model.codec", "gvr.codecs.PatchCodec",
         "--model.codec.spatial_factor", "2",
         "--model.sample_steps", "2",
-        "--data.train_manifest", tiny_data["train"],
-        "--data.val_manifest", tiny_data["val"],
-        "--data.scale", "2",
-        "--data.num_frames", "3",
-        "--data.hr_size", "[24, 32]",
-        "--data.size_multiple", "4",
-        "--data.batch_size", "2",
-        "--data.num_workers", "0",
-        "--data.samples_per_epoch", "8",
+        *tiny_data_args(tiny_data),
         "--data.degradation", "gvr.data.degradations.BicubicDownsample",
         *extra,
     ]

@@ -62,7 +62,6 @@ def test_datamodule_loaders_and_missing_manifest(tiny_data, tmp_path):
 
 
 def test_stream_sampler_shards_disjointly_and_resumes():
-    from gvr.data.sampler import StreamSampler
 
     sampler = StreamSampler(10)
     sampler.set_epoch(2)

@@ -8,20 +8,18 @@ edges only: the network is the pure :class:`LatentDiT`, the loss and sampler com
 
 from typing import Literal
 
-import lightning as L
 import torch
 from torch import Tensor
 
-from gvr.base.dit import LatentDiT
 from gvr.base.model import BaseModel
 from gvr.base.sampling import generate_latent
 from gvr.codecs.base import LatentCodec
 from gvr.flow import TimestepSampler, UniformTimesteps, flow_matching_loss, interpolate
 from gvr.seeding import generator
-from gvr.training import adamw_with_warmup, ema_copy, ema_update
+from gvr.training import CodecFlowModule, ema_copy
 
 
-class BaseModule(L.LightningModule):
+class BaseModule(CodecFlowModule):
     """Flow-matching training of a base video generator on codec latents, with EMA weights.
 
     Args:
@@ -68,11 +66,6 @@ class BaseModule(L.LightningModule):
         """The network used for sampling: EMA weights when kept."""
         return self.ema if self.ema is not None else self.network
 
-    @torch.no_grad()
-    def encode(self, x: Tensor) -> Tensor:
-        with torch.autocast(self.device.type, enabled=False):
-            return self.codec.encode(x.float())
-
     def flow_loss(self, c0: Tensor, g: torch.Generator) -> Tensor:
         """Rectified-flow loss on clean latents ``c0``, all randomness drawn from ``g``."""
         t = self.timesteps.sample(c0.shape[0], g, self.device)
@@ -85,29 +78,6 @@ class BaseModule(L.LightningModule):
         loss = self.flow_loss(c0, generator(self.hparams.seed, self.global_step, self.global_rank, device=self.device))
         self.log("train/loss", loss, prog_bar=True, batch_size=c0.shape[0])
         return loss
-
-    def optimizer_step(self, *args, **kwargs) -> None:
-        super().optimizer_step(*args, **kwargs)
-        if self.ema is not None:
-            ema_update(self.ema, self.network, self.global_step, self.hparams.ema_decay)
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        return adamw_with_warmup(self.network.parameters(), hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.codec.eval()
-        if self.ema is not None:
-            self.ema.eval()
-        return self
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        for key in [k for k in checkpoint["state_dict"] if k.startswith("codec.")]:
-            del checkpoint["state_dict"][key]  # the frozen codec is rebuilt from its config
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["state_dict"].update({f"codec.{k}": v for k, v in self.codec.state_dict().items()})
 
     @torch.no_grad()
     def sample(self, shape: tuple[int, ...], steps: int | None = None, seed: int = 0) -> Tensor:

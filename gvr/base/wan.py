@@ -44,31 +44,34 @@ class WanBaseModel(BaseModel):
         guidance_scale: float = 1.0,
     ):
         super().__init__()
-        self.transformer = _load_transformer(path, subfolder, dtype).requires_grad_(False).eval()
-        cfg = self.transformer.config
-        self.latent_channels, self.text_dim = cfg.in_channels, cfg.text_dim
-        self.guidance_scale = guidance_scale
-        embeddings = _load_embeddings(text_embeddings, self.text_dim)
-        if "null" not in embeddings:
-            log.warning("WanBaseModel: no precomputed null-prompt features; using zeros (an approximation of umT5(''))")
-            embeddings["null"] = torch.zeros(NULL_TOKENS, self.text_dim)
+        embeddings = _load_embeddings(text_embeddings)  # shapes are checked in _setup, against the config
         if guidance_scale != 1 and "prompt" not in embeddings:
             raise ValueError("WanBaseModel: guidance_scale != 1 needs a 'prompt' entry in text_embeddings")
-        self.register_buffer("null", embeddings["null"], persistent=False)
-        self.register_buffer("prompt", embeddings.get("prompt", embeddings["null"]), persistent=False)
+        if "null" not in embeddings:
+            log.warning("WanBaseModel: no precomputed null-prompt features; using zeros (an approximation of umT5(''))")
+        self._setup(_load_transformer(path, subfolder, dtype), embeddings, guidance_scale, source=text_embeddings)
 
     @classmethod
     def from_model(cls, transformer: torch.nn.Module, null: Tensor | None = None) -> "WanBaseModel":
         """Wrap an in-memory ``WanTransformer3DModel`` (tests, notebooks); ``null`` defaults to zeros."""
         model = cls.__new__(cls)
         BaseModel.__init__(model)
-        model.transformer = transformer.requires_grad_(False).eval()
-        cfg = transformer.config
-        model.latent_channels, model.text_dim, model.guidance_scale = cfg.in_channels, cfg.text_dim, 1.0
-        null = torch.zeros(NULL_TOKENS, cfg.text_dim) if null is None else null
-        model.register_buffer("null", null, persistent=False)
-        model.register_buffer("prompt", null, persistent=False)
+        model._setup(transformer, {} if null is None else {"null": null}, 1.0, source=None)
         return model
+
+    def _setup(self, transformer: torch.nn.Module, embeddings: dict[str, Tensor], guidance_scale: float,
+               source: str | None) -> None:
+        """Freeze the transformer, read its channels, check the text features (from `source`) and keep them as buffers."""
+        self.transformer = transformer.requires_grad_(False).eval()
+        cfg = transformer.config
+        self.latent_channels, self.text_dim, self.guidance_scale = cfg.in_channels, cfg.text_dim, guidance_scale
+        for key, value in embeddings.items():
+            if value.ndim != 2 or value.shape[1] != self.text_dim:
+                raise ValueError(f"WanBaseModel: {source}[{key!r}] must be (L, {self.text_dim}), got {tuple(value.shape)}")
+        if "null" not in embeddings:  # the null prompt as all-zero features
+            embeddings = {**embeddings, "null": torch.zeros(NULL_TOKENS, self.text_dim)}
+        self.register_buffer("null", embeddings["null"], persistent=False)
+        self.register_buffer("prompt", embeddings.get("prompt", embeddings["null"]), persistent=False)
 
     def null_text(self, batch: int) -> Tensor:
         """The prompt features (``prompt`` when given, else the null prompt) for ``batch`` samples."""
@@ -107,15 +110,12 @@ def _load_transformer(path: str, subfolder: str | None, dtype: str) -> torch.nn.
                                                  local_files_only=True)
 
 
-def _load_embeddings(path: str | None, text_dim: int) -> dict[str, Tensor]:
+def _load_embeddings(path: str | None) -> dict[str, Tensor]:
+    """The ``null`` / ``prompt`` entries of a safetensors file of umT5 features (empty when ``path`` is None)."""
     if path is None:
         return {}
     from safetensors.torch import load_file
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"WanBaseModel: text_embeddings file {path} not found (umT5 features as safetensors)")
-    embeddings = {k: v.float() for k, v in load_file(path).items() if k in ("null", "prompt")}
-    for key, value in embeddings.items():
-        if value.ndim != 2 or value.shape[1] != text_dim:
-            raise ValueError(f"WanBaseModel: {path}[{key!r}] must be (L, {text_dim}), got {tuple(value.shape)}")
-    return embeddings
+    return {k: v.float() for k, v in load_file(path).items() if k in ("null", "prompt")}

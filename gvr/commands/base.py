@@ -9,14 +9,9 @@ and the stage-2 pair cache.
 from lightning.pytorch.cli import LightningCLI
 
 from gvr.base.module import BaseModule
+from gvr.cli import CLI_DEFAULTS
 from gvr.data.datamodule import VideoDataModule
 
 
 def main(argv: list[str] | None = None) -> LightningCLI:
-    return LightningCLI(
-        BaseModule,
-        VideoDataModule,
-        trainer_defaults={"use_distributed_sampler": False},  # StreamSampler shards the stream itself
-        save_config_kwargs={"overwrite": True},
-        args=argv,
-    )
+    return LightningCLI(BaseModule, VideoDataModule, **CLI_DEFAULTS, args=argv)

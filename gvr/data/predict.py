@@ -7,7 +7,6 @@ input video. Memory stays bounded by one window, whatever the length of the vide
 
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import Dataset

@@ -4,7 +4,6 @@ Each sampler is a small configurable object with ``sample(n, generator, device) 
 """
 
 import json
-import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 

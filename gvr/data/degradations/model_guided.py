@@ -47,14 +47,19 @@ class ModelGuidedDegradation(Degradation):
             raise ValueError("ModelGuidedDegradation: give either base_ckpt, or both base and codec")
         self.base_ckpt, self.alpha_range, self.steps, self.device = base_ckpt, tuple(alpha_range), steps, device
         self._base, self._codec = base, codec
+        self._ready = False
 
     def _load(self) -> tuple[BaseModel, LatentCodec]:
-        if self._base is None:
-            from gvr.checkpoints import load_gvr_module
+        """The base model and codec on `device` in eval mode: loaded (or moved) on first use, then reused."""
+        if not self._ready:
+            if self._base is None:
+                from gvr.checkpoints import load_gvr_module
 
-            module = load_gvr_module(self.base_ckpt, "BaseModule", self.device)
-            self._base, self._codec = module.base_model, module.codec
-        return self._base.to(self.device).eval(), self._codec.to(self.device)
+                module = load_gvr_module(self.base_ckpt, "BaseModule", self.device)
+                self._base, self._codec = module.base_model, module.codec
+            self._base, self._codec = self._base.to(self.device).eval(), self._codec.to(self.device)
+            self._ready = True
+        return self._base, self._codec
 
     @property
     def codec(self) -> LatentCodec:
