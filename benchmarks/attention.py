@@ -2,6 +2,7 @@
 
     python benchmarks/attention.py                  # both sweeps, heads 4, head dim 64, batch 1, 2 threads
     python benchmarks/attention.py --sweep frames   # only the frames sweep
+    python benchmarks/attention.py --flex           # add the compiled FlexAttention paths (C++ compiler)
 
 Forward only, under `torch.no_grad()`, float32, at layer 1 (shifted partitions: the costlier case).
 Each case runs in a fresh subprocess: q, k, v are allocated, the kernel's peak-RSS mark is reset
@@ -10,6 +11,9 @@ the most resident memory the forward added on top of its inputs (outputs and tem
 Time is the fastest of `--repeats` further calls (the one least disturbed by other processes on a shared
 machine). Memory is the process's, so it is what the OS had to
 give, not what torch's allocator asked for (on CPU torch returns large blocks to the OS at once).
+
+With `--flex`, the compiled FlexAttention paths are called once before the measured first call, so that
+their memory is the kernel's rather than the compiler's (compiling takes seconds on first use).
 
 Sweeps: tokens at 5 latent frames (the 17-frame clip), frames at 24 x 32 tokens a frame.
 """
@@ -24,6 +28,7 @@ import time
 from pathlib import Path
 
 OPS = ["full", "frame", "temporal_units", "swin", "sparse_local"]
+FLEX_OPS = ["temporal_units:flex", "sparse_local:flex"]  # with --flex; their first call includes compiling
 TOKEN_GRIDS = [(5, 24, 32), (5, 34, 48), (5, 48, 68), (5, 68, 96), (5, 68, 120)]  # 3,840 .. 40,800 tokens
 FRAME_GRIDS = [(5, 24, 32), (10, 24, 32), (20, 24, 32), (40, 24, 32)]  # 3,840 .. 30,720 tokens
 
@@ -35,9 +40,11 @@ def build(name: str):
     return {
         "full": FullAttention,
         "frame": FrameAttention,
-        "temporal_units": lambda: TemporalUnitsAttention(5),
+        "temporal_units": lambda: TemporalUnitsAttention(5, backend="sdpa"),
         "swin": lambda: SwinAttention((8, 8)),
-        "sparse_local": lambda: SparseLocalAttention((9, 12), top_k=1),
+        "sparse_local": lambda: SparseLocalAttention((9, 12), top_k=1, backend="sdpa"),
+        "temporal_units:flex": lambda: TemporalUnitsAttention(5, backend="flex"),
+        "sparse_local:flex": lambda: SparseLocalAttention((9, 12), top_k=1, backend="flex"),
     }[name]()
 
 
@@ -55,6 +62,8 @@ def single(args) -> None:
     n = grid[0] * grid[1] * grid[2]
     q, k, v = torch.randn(3, args.batch, args.heads, n, args.head_dim, generator=torch.Generator().manual_seed(0)).unbind(0)
     with torch.no_grad():
+        if args.op.endswith(":flex"):
+            op(q, k, v, grid, 1)  # compile first: its memory is the compiler's, not the kernel's
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
         before = memory_kib()[1]
         start = time.perf_counter()
@@ -78,15 +87,16 @@ def run_case(op: str, grid: tuple, args) -> dict:
 
 
 def sweep(title: str, grids: list, args) -> None:
+    ops = OPS + (FLEX_OPS if args.flex else [])
     print(f"\n### {title}\n")
-    print("| T x H x W | tokens | " + " | ".join(f"{op} s" for op in OPS) + " | " + " | ".join(f"{op} MB" for op in OPS)
+    print("| T x H x W | tokens | " + " | ".join(f"{op} s" for op in ops) + " | " + " | ".join(f"{op} MB" for op in ops)
           + " | full / sparse_local time |")
-    print("|" + "---|" * (3 + 2 * len(OPS)))
+    print("|" + "---|" * (3 + 2 * len(ops)))
     for grid in grids:
         n = grid[0] * grid[1] * grid[2]
-        results = {op: run_case(op, grid, args) for op in OPS}
-        times = " | ".join(f"{results[op]['seconds']:.3f}" for op in OPS)
-        mems = " | ".join(f"{results[op]['peak_mb']:.0f}" for op in OPS)
+        results = {op: run_case(op, grid, args) for op in ops}
+        times = " | ".join(f"{results[op]['seconds']:.3f}" for op in ops)
+        mems = " | ".join(f"{results[op]['peak_mb']:.0f}" for op in ops)
         speedup = results["full"]["seconds"] / results["sparse_local"]["seconds"]
         print(f"| {grid[0]} x {grid[1]} x {grid[2]} | {n:,} | {times} | {mems} | {speedup:.1f}x |", flush=True)
 
@@ -99,7 +109,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--repeats", type=int, default=2, help="timed calls after the first (the fastest counts)")
-    p.add_argument("--single", choices=OPS, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--flex", action="store_true", help="also time the compiled FlexAttention paths (CPU kernels)")
+    p.add_argument("--single", choices=OPS + FLEX_OPS, default=None, help=argparse.SUPPRESS)
     p.add_argument("--grid", type=int, nargs=3, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.single:

@@ -13,7 +13,9 @@ Grids that are not a multiple of the window/block are zero-padded at the bottom/
 masked out as keys, and their outputs are cropped away.
 """
 
+import logging
 import math
+from functools import lru_cache
 from typing import Literal
 
 import torch
@@ -25,15 +27,29 @@ from gvr.models.attention import AttentionOp
 from gvr.models.flex import flex_available, sparse_local_flex, temporal_units_flex
 
 Backend = Literal["auto", "sdpa", "flex"]
+log = logging.getLogger(__name__)
 
 
 def use_flex(backend: str, x: Tensor) -> bool:
-    """Whether an op with `backend` runs its FlexAttention path on `x` ("auto": on CUDA when available)."""
+    """Whether an op with `backend` runs its FlexAttention path on `x` ("auto": on CUDA when available).
+
+    "flex" on CPU falls back to the SDPA path when gradients are needed: torch has no FlexAttention
+    backward on CPU.
+    """
     if backend == "flex":
         if not flex_available():
             raise RuntimeError("backend 'flex' needs torch.nn.attention.flex_attention (torch >= 2.5)")
+        if not x.is_cuda and torch.is_grad_enabled() and x.requires_grad:
+            _warn_no_cpu_backward()
+            return False
         return True
     return backend == "auto" and x.is_cuda and flex_available()
+
+
+@lru_cache(maxsize=1)
+def _warn_no_cpu_backward() -> None:
+    log.warning("FlexAttention has no backward on CPU: attention ops with backend 'flex' use their SDPA paths "
+                "while gradients are needed")
 
 
 def _check_backend(owner: str, backend: str) -> str:
@@ -118,7 +134,7 @@ class TemporalUnitsAttention(AttentionOp):
     Args:
         unit: latent frames per temporal unit (5 in the paper: the 17-frame training length).
         backend: "sdpa" (unit by unit, any device), "flex" (one FlexAttention call with a block mask;
-            compiled on CUDA), or "auto" (flex on CUDA, sdpa elsewhere).
+            see `gvr.models.flex` for where it is compiled), or "auto" (flex on CUDA, sdpa elsewhere).
     """
 
     def __init__(self, unit: int = 5, backend: Backend = "auto"):
@@ -201,7 +217,7 @@ class SparseLocalAttention(AttentionOp):
         block: block size in tokens (h, w); the paper uses 9 x 12.
         top_k: other blocks each query block attends to, besides its own (1 in the paper).
         backend: "sdpa" (gather the selected blocks, any device), "flex" (FlexAttention with the routing
-            as a block mask; compiled on CUDA), or "auto" (flex on CUDA, sdpa elsewhere).
+            as a block mask; see `gvr.models.flex`), or "auto" (flex on CUDA, sdpa elsewhere).
     """
 
     def __init__(self, block: tuple[int, int] = (9, 12), top_k: int = 1, backend: Backend = "auto"):
