@@ -4,6 +4,7 @@ Lightning lives here and at the CLI only: the backbone is a pure ``nn.Module``, 
 sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`LatentCodec`.
 """
 
+import logging
 import math
 
 from lightning.pytorch.utilities import rank_zero_warn
@@ -23,9 +24,12 @@ from gvr.flow import (
 from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
+from gvr.models.from_base import vsr_weights_from_base
 from gvr.seeding import generator
 from gvr.upscale import output_size
-from gvr.training import CodecFlowModule, ema_copy, load_network_weights
+from gvr.training import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
+
+log = logging.getLogger(__name__)
 
 
 class VSRModule(CodecFlowModule):
@@ -49,6 +53,10 @@ class VSRModule(CodecFlowModule):
         seed: seed of the training noise; noise is a function of (seed, step, rank), so resumes are exact.
         init_from: checkpoint of an earlier stage whose (EMA) backbone weights start this run (weights only:
             fresh optimizer and step counter); null trains from scratch. Ignored when resuming with --ckpt_path.
+        init_from_base: checkpoint of a gvr base model (`gvr base fit`) whose (EMA) `LatentDiT` weights start
+            the backbone, as the paper starts SimpleGVR from its base model: the shared DiT trunk is copied
+            and the VSR-only parts set so that the start is exactly the base model (`gvr.models.from_base`).
+            Exclusive with init_from; ignored when resuming.
     """
 
     network_attr = "backbone"  # what the optimizer and EMA follow (CodecFlowModule)
@@ -71,8 +79,11 @@ class VSRModule(CodecFlowModule):
         ema_decay: float = 0.999,
         seed: int = 0,
         init_from: str | None = None,
+        init_from_base: str | None = None,
     ):
         super().__init__()
+        if init_from and init_from_base:
+            raise ValueError("set model.init_from (an earlier VSR stage) or model.init_from_base (a base model), not both")
         self.save_hyperparameters()  # under GVRCLI these are the config dicts: a checkpoint rebuilds everything
         if not 0 <= s_range[0] <= s_range[1] <= 1 or not 0 <= s_inference <= 1:
             raise ValueError(f"s_range {s_range} and s_inference {s_inference} must lie in [0, 1] with s_range ordered")
@@ -127,8 +138,16 @@ class VSRModule(CodecFlowModule):
     def setup(self, stage: str) -> None:
         if stage != "fit" or (self._trainer is not None and self.trainer.ckpt_path is not None):
             return  # resuming: the checkpoint restores everything after setup
+        targets = [m for m in (self.backbone, self.ema) if m is not None]
         if self.hparams.init_from:
-            load_network_weights(self.hparams.init_from, "backbone", [m for m in (self.backbone, self.ema) if m is not None])
+            load_network_weights(self.hparams.init_from, "backbone", targets)
+        elif self.hparams.get("init_from_base"):
+            path = self.hparams.init_from_base
+            weights, source = read_network_weights(path, "network", "init_from_base")
+            state = vsr_weights_from_base(self.backbone, weights)
+            for module in targets:
+                module.load_state_dict(state)
+            log.info("initialised the backbone from the base model %s (%s weights)", path, source)
         else:
             rank_zero_warn("model.init_from is not set: training the backbone from random initialisation")
 

@@ -40,22 +40,32 @@ def adamw_with_warmup(
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def read_network_weights(path: str, prefix: str, option: str = "init_from") -> tuple[dict[str, Tensor], str]:
+    """A network's weights from a gvr checkpoint, unprefixed, and where they came from ("ema" or `prefix`).
+
+    Takes the checkpoint's EMA weights (``ema.*``) when it kept them, else ``{prefix}.*``. `option` names
+    the config option in errors.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{option}: checkpoint {path} not found (train the previous stage first)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
+    except Exception as err:
+        raise ValueError(f"{option}: {path} is not a Lightning checkpoint ({type(err).__name__}: {err})") from err
+    source = "ema" if any(k.startswith("ema.") for k in state) else prefix
+    weights = {k[len(source) + 1 :]: v for k, v in state.items() if k.startswith(source + ".")}
+    if not weights:
+        raise ValueError(f"{option}: {path} holds no '{prefix}.*' weights")
+    return weights, source
+
+
 def load_network_weights(path: str, prefix: str, into: list[nn.Module]) -> str:
     """Copy a network's weights from a gvr checkpoint into each module of ``into`` (weights only).
 
     Takes the checkpoint's EMA weights (``ema.*``) when it kept them, else ``{prefix}.*``; returns which.
     Shapes must match exactly: a checkpoint of another architecture is a clear error, never a partial load.
     """
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"init_from: checkpoint {path} not found (train the previous stage first)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
-    except Exception as err:
-        raise ValueError(f"init_from: {path} is not a Lightning checkpoint ({type(err).__name__}: {err})") from err
-    source = "ema" if any(k.startswith("ema.") for k in state) else prefix
-    weights = {k[len(source) + 1 :]: v for k, v in state.items() if k.startswith(source + ".")}
-    if not weights:
-        raise ValueError(f"init_from: {path} holds no '{prefix}.*' weights")
+    weights, source = read_network_weights(path, prefix)
     for module in into:
         try:
             module.load_state_dict(weights, strict=True)
