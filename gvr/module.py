@@ -6,6 +6,7 @@ sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`Lat
 
 import logging
 import math
+from collections.abc import Sequence
 
 from lightning.pytorch.utilities import rank_zero_warn
 import torch
@@ -26,6 +27,7 @@ from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
 from gvr.models.from_base import vsr_weights_from_base
 from gvr.seeding import generator
+from gvr.text import TextEncoder
 from gvr.upscale import output_size
 from gvr.training import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
 
@@ -57,6 +59,9 @@ class VSRModule(CodecFlowModule):
             the backbone, as the paper starts SimpleGVR from its base model: the shared DiT trunk is copied
             and the VSR-only parts set so that the start is exactly the base model (`gvr.models.from_base`).
             Exclusive with init_from; ignored when resuming.
+        text_encoder: caption features for a backbone with `text_dim` (`gvr.text`); captions come from the
+            batches (`caption`, from the manifest), "" (the null prompt) where there is none. None: no text.
+        caption_dropout: fraction of training captions replaced by the null prompt (paper: 10%).
     """
 
     network_attr = "backbone"  # what the optimizer and EMA follow (CodecFlowModule)
@@ -80,6 +85,8 @@ class VSRModule(CodecFlowModule):
         seed: int = 0,
         init_from: str | None = None,
         init_from_base: str | None = None,
+        text_encoder: TextEncoder | None = None,
+        caption_dropout: float = 0.1,
     ):
         super().__init__()
         if init_from and init_from_base:
@@ -93,7 +100,15 @@ class VSRModule(CodecFlowModule):
                 f"backbone.latent_channels={want} but the codec makes {codec.latent_channels}-channel latents: "
                 "set model.backbone.init_args.latent_channels to match the codec"
             )
-        self.backbone, self.codec = backbone, codec
+        text_dim = getattr(backbone, "text_dim", None)
+        if (text_encoder is None) != (text_dim is None):
+            raise ValueError("a backbone with text_dim needs model.text_encoder, and a text_encoder needs a backbone "
+                             f"with text_dim (got text_dim {text_dim}, text_encoder {type(text_encoder).__name__})")
+        if text_encoder is not None and text_encoder.dim != text_dim:
+            raise ValueError(f"text_encoder gives {text_encoder.dim}-wide features but the backbone's text_dim is {text_dim}")
+        if not 0 <= caption_dropout <= 1:
+            raise ValueError(f"caption_dropout must lie in [0, 1], got {caption_dropout}")
+        self.backbone, self.codec, self.text_encoder = backbone, codec, text_encoder
         self.timesteps = timesteps if timesteps is not None else UniformTimesteps()
         # EMA copy: a buffer-like module outside the optimizer, saved in checkpoints so resumes are exact.
         self.ema = ema_copy(backbone, ema_decay)
@@ -116,7 +131,21 @@ class VSRModule(CodecFlowModule):
             return batch["z"].float(), batch["c"].float()
         return self.encode(batch["hr"]), self.encode(batch["lr"])
 
-    def flow_loss(self, z0: Tensor, c: Tensor, g: torch.Generator) -> Tensor:
+    def text(self, captions: Sequence[str] | None, batch: int, g: torch.Generator | None = None) -> tuple:
+        """``(features, mask)`` of a batch's captions for the backbone, or ``()`` for a model without text.
+
+        Missing captions are the null prompt ""; with ``g`` (training) each caption is dropped to the null
+        prompt with probability ``caption_dropout``.
+        """
+        if self.text_encoder is None:
+            return ()
+        captions = list(captions) if captions is not None else [""] * batch
+        if g is not None:
+            drop = torch.rand(batch, generator=g, device=self.device) < self.hparams.caption_dropout
+            captions = ["" if d else caption for caption, d in zip(captions, drop.tolist())]
+        return self.text_encoder(captions, self.device)
+
+    def flow_loss(self, z0: Tensor, c: Tensor, g: torch.Generator, captions: Sequence[str] | None = None) -> Tensor:
         """Rectified-flow loss of the backbone on one batch of latents, all randomness drawn from ``g``."""
         b = z0.shape[0]
         t = self.timesteps.sample(b, g, self.device)
@@ -124,14 +153,14 @@ class VSRModule(CodecFlowModule):
         s = lo + (hi - lo) * torch.rand(b, generator=g, device=self.device)
         eps = torch.randn(z0.shape, generator=g, device=self.device)
         c_s = augment_condition(c, s, torch.randn(c.shape, generator=g, device=self.device))
-        v = self.backbone(interpolate(z0, eps, t), t, c_s, s)
+        v = self.backbone(interpolate(z0, eps, t), t, c_s, s, *self.text(captions, b, g))
         return flow_matching_loss(v, z0, eps)
 
     # ---- training --------------------------------------------------------------------------------
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         z0, c = self.latents(batch)
-        loss = self.flow_loss(z0, c, self._generator(self.global_step, self.global_rank))
+        loss = self.flow_loss(z0, c, self._generator(self.global_step, self.global_rank), batch.get("caption"))
         self.log("train/loss", loss, prog_bar=True, batch_size=z0.shape[0])
         return loss
 
@@ -164,6 +193,7 @@ class VSRModule(CodecFlowModule):
         frame_offset: int = 0,
         tile: int | None = None,
         tile_overlap: int = 8,
+        captions: Sequence[str] | None = None,
     ) -> Tensor:
         """Super-resolve LR pixels ``(B, 3, T, h, w)`` to ``(B, 3, T, *size)`` pixels in [-1, 1].
 
@@ -172,6 +202,7 @@ class VSRModule(CodecFlowModule):
         its last pixel frame (``frame_offset`` + position), so overlapping chunks of a long video start
         from the same noise where they overlap. ``tile`` (in LR latent pixels) runs the network on
         overlapping spatial tiles blended at every step (:func:`gvr.flow.tiled.tiled`), bounding memory.
+        ``captions`` (one per clip) feed a text-conditioned backbone; None is the null prompt.
         """
         b, _, t, h, w = lr.shape
         padded, _ = self.codec.pad_to_valid(lr.float())
@@ -179,7 +210,7 @@ class VSRModule(CodecFlowModule):
         # HR latent grid covering the padded LR clip at the requested pixel ratio; cropped after decoding.
         f = self.codec.spatial_factor
         hh, ww = (math.ceil(n * side / lr_side / f) for n, side, lr_side in zip(padded.shape[-2:], size, (h, w)))
-        z0 = self.upscale_latent(c, (hh, ww), steps, s, seed, frame_offset, tile, tile_overlap)
+        z0 = self.upscale_latent(c, (hh, ww), steps, s, seed, frame_offset, tile, tile_overlap, captions)
         with torch.autocast(self.device.type, enabled=False):
             out = self.codec.decode(z0.float())
         return out[:, :, :t, : size[0], : size[1]].clamp(-1, 1)
@@ -195,6 +226,7 @@ class VSRModule(CodecFlowModule):
         frame_offset: int = 0,
         tile: int | None = None,
         tile_overlap: int = 8,
+        captions: Sequence[str] | None = None,
     ) -> Tensor:
         """Sample the HR latent ``(B, C, T, *size)`` conditioned on the LR latent ``c`` (no decode).
 
@@ -210,7 +242,8 @@ class VSRModule(CodecFlowModule):
         ts = euler_timesteps(steps, hp.sample_shift, device=self.device)
         net = self.inference_net
         velocity = tiled(net, tile, tile_overlap) if tile else net
-        return sample_euler(lambda x, tt, c, s: velocity(x, tt, c, s), z, ts, {"c": c_s, "s": s_vec})
+        text = self.text(captions, b)
+        return sample_euler(lambda x, tt, c, s: velocity(x, tt, c, s, *text), z, ts, {"c": c_s, "s": s_vec})
 
     def _frame_noise(self, shape: tuple[int, ...], seed: int, frame_offset: int) -> Tensor:
         """Gaussian noise whose latent frame ``k`` depends only on (seed, its last pixel frame)."""
@@ -226,10 +259,11 @@ class VSRModule(CodecFlowModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         hr, lr = batch["hr"], batch["lr"]
-        loss = self.flow_loss(self.encode(hr), self.encode(lr), self._generator(10**9, batch_idx))
+        captions = batch.get("caption")
+        loss = self.flow_loss(self.encode(hr), self.encode(lr), self._generator(10**9, batch_idx), captions)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=hr.shape[0])
         size = tuple(hr.shape[-2:])
-        out = self.upscale_clip(lr, size, steps=self.hparams.val_sample_steps, seed=batch_idx)
+        out = self.upscale_clip(lr, size, steps=self.hparams.val_sample_steps, seed=batch_idx, captions=captions)
         bicubic = resize_video(lr, size, "bicubic")
         for metric, pred in ((self.val_psnr, out), (self.val_ssim, out), (self.val_psnr_bicubic, bicubic), (self.val_ssim_bicubic, bicubic)):
             metric.update(pred, hr)
@@ -254,12 +288,13 @@ class VSRModule(CodecFlowModule):
         hr = batch["hr"][keep] if "hr" in batch else None
         size = tuple(hr.shape[-2:]) if hr is not None else output_size(*lr.shape[-2:], self.hparams.scale)
         steps = getattr(self, "test_sample_steps", None)
-        out = self.upscale_clip(lr, size, steps=steps, seed=batch_idx)
+        captions = [batch["caption"][i] for i in keep] if "caption" in batch else None
+        out = self.upscale_clip(lr, size, steps=steps, seed=batch_idx, captions=captions)
         return {"output": out, "lr": lr, "hr": hr, "path": [batch["path"][i] for i in keep],
                 "start": [int(batch["start"][i]) for i in keep]}
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         """Upscale one window of a video (see :class:`gvr.data.predict.VideoChunkDataset`)."""
         size = (int(batch["out_h"][0]), int(batch["out_w"][0]))
-        out = self.upscale_clip(batch["lr"], size, frame_offset=int(batch["start"][0]))
+        out = self.upscale_clip(batch["lr"], size, frame_offset=int(batch["start"][0]), captions=batch.get("caption"))
         return {**batch, "output": out}

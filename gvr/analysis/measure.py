@@ -21,13 +21,15 @@ def measure_changes(
     seed: int = 0,
     cutoff: float = 0.5,
     norm: Literal["l2", "l1"] = "l2",
+    captions: list[str] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """High-frequency change of ``x0_hat = z_t - t v`` between consecutive Euler steps on one batch.
 
     ``hr`` and ``lr`` are pixel clips ``(B, 3, T, H, W)`` in [-1, 1] (HR only gives the latent grid).
     The condition is noise-augmented at ``s`` (default: the module's ``s_inference``) and the schedule is
     the module's (``sample_shift``). Returns the times ``(steps + 1,)`` and the changes ``(steps - 1, B)``;
-    only the previous estimate is kept, so memory does not grow with the number of steps.
+    only the previous estimate is kept, so memory does not grow with the number of steps. ``captions``
+    feed a text-conditioned model (None: the null prompt).
     """
     s = module.hparams.s_inference if s is None else s
     device = module.device
@@ -48,6 +50,6 @@ def measure_changes(
             changes.append(high_frequency_change(previous[0], x0_hat, cutoff, norm).cpu())
         previous[:] = [x0_hat]
 
-    net = module.inference_net
-    sample_euler(lambda x, t, c, s: net(x, t, c, s), z, timesteps, {"c": c_s, "s": s_vec}, callback=record)
+    net, text = module.inference_net, module.text(captions, b)
+    sample_euler(lambda x, t, c, s: net(x, t, c, s, *text), z, timesteps, {"c": c_s, "s": s_vec}, callback=record)
     return timesteps.cpu(), torch.stack(changes)

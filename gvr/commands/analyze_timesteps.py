@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> dict:
         items = [dataset[i] for i in range(k * args.batch, min(args.clips, (k + 1) * args.batch))]
         hr, lr = (torch.stack([item[key] for item in items]) for key in ("hr", "lr"))
         timesteps, change = measure_changes(module, hr, lr, args.steps, args.s, seed=args.seed * 1_000_003 + k,
-                                            cutoff=args.cutoff, norm=args.norm)
+                                            cutoff=args.cutoff, norm=args.norm,
+                                            captions=[item["caption"] for item in items])
         changes.append(change)
         logging.info("batch %d/%d done", k + 1, math.ceil(args.clips / args.batch))
     # 2. rate per unit t, mean over clips, normalised to a density

@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-steps", type=int, default=None, help="Euler steps of the base model (default: its sample_steps)")
     p.add_argument("--steps", type=int, default=None, help="Euler steps of SimpleGVR (default: its sample_steps)")
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
+    p.add_argument("--prompt", default=None, help="caption for a text-conditioned SimpleGVR (the base model's own text "
+                   "is its config's)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--fps", type=float, default=8.0, help="frame rate of the written video")
     p.add_argument("--save-base", default=None, help="also write the decoded base-resolution video here")
@@ -57,6 +59,8 @@ def generate(args: argparse.Namespace) -> dict:
             raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     base = load_gvr_module(args.base, "BaseModule", args.device)
     vsr = load_gvr_module(args.vsr, "VSRModule", args.device)
+    if args.prompt is not None and vsr.text_encoder is None:
+        raise ValueError("this SimpleGVR takes no text: drop --prompt")
     if base.codec.describe() != vsr.codec.describe():
         raise ValueError(f"the base model's codec {base.codec.describe()} differs from SimpleGVR's {vsr.codec.describe()}: "
                          "a cascade needs one latent space")
@@ -70,7 +74,8 @@ def generate(args: argparse.Namespace) -> dict:
     # 2. SimpleGVR: low-resolution latent -> high-resolution latent.
     out_h, out_w = output_size(args.height, args.width, vsr.hparams.scale)
     grid = (math.ceil(out_h / f), math.ceil(out_w / f))
-    z0 = vsr.upscale_latent(c0, grid, steps=args.steps, s=args.s, seed=args.seed)
+    captions = None if args.prompt is None else [args.prompt] * c0.shape[0]
+    z0 = vsr.upscale_latent(c0, grid, steps=args.steps, s=args.s, seed=args.seed, captions=captions)
     # 3. Decode and write.
     hr = codec.decode(z0.float())[:, :, : args.frames, :out_h, :out_w].clamp(-1, 1)
     write(args.output, hr, args.fps, args.overwrite)

@@ -25,6 +25,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-overlap", type=int, default=8, help="LR latent pixels shared by neighbouring tiles")
     p.add_argument("--token-budget", type=int, default=None,
                    help="tile space automatically when an output frame has more HR tokens than this")
+    p.add_argument("--prompt", default=None, help="caption of the video, for a text-conditioned model")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
                                 overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
                                 tile_overlap=args.tile_overlap, overwrite=args.overwrite, max_frames=args.max_frames,
-                                token_budget=args.token_budget)
+                                token_budget=args.token_budget, prompt=args.prompt)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))

@@ -122,7 +122,8 @@ class VideoClipDataset(Dataset):
             # No ground truth: the video itself is the LR input, centre-cropped to the LR size.
             (h, w), (H, W) = self.lr_size, (record["height"], record["width"])
             lr = frames_to_tensor(np.ascontiguousarray(frames[:, (H - h) // 2 : (H - h) // 2 + h, (W - w) // 2 : (W - w) // 2 + w]))
-            return {"lr": lr, "index": index, "start": start, "path": record["path"], "skipped": ""}
+            return {"lr": lr, "index": index, "start": start, "path": record["path"],
+                    "caption": record.get("caption", ""), "skipped": ""}
         frames = frames[:, top : top + self.hr_size[0], left : left + self.hr_size[1]]
         item = self._item(frames, record, start, g, flip, index)
         return {**item, "skipped": ""} if self.skip_errors else item
@@ -132,4 +133,5 @@ class VideoClipDataset(Dataset):
             frames = frames[:, :, ::-1]
         hr = frames_to_tensor(np.ascontiguousarray(frames))  # (3, T, H, W) in [-1, 1]
         lr = self.degradation(hr, self.lr_size, g)
-        return {"hr": hr, "lr": lr, "index": index, "start": start, "path": record["path"]}
+        return {"hr": hr, "lr": lr, "index": index, "start": start, "path": record["path"],
+                "caption": record.get("caption", "")}

@@ -1,4 +1,7 @@
-"""Video manifests: one JSON object a line, ``{"path", "frames", "fps", "width", "height"}`` per video."""
+"""Video manifests: one JSON object a line, ``{"path", "frames", "fps", "width", "height"}`` per video.
+
+A video with a caption file beside it (same name, ``.txt``) also gets ``"caption"``: its text, stripped.
+"""
 
 import dataclasses
 import fnmatch
@@ -36,8 +39,8 @@ def scan_videos(
         exclude: drop files whose path relative to `folder` matches one of these globs.
 
     Returns:
-        one record per usable video: ``{"path", "frames", "fps", "width", "height"}``, where ``path``
-        is `folder` joined with the file's relative path.
+        one record per usable video: ``{"path", "frames", "fps", "width", "height"}`` (plus ``"caption"``
+        where a caption file exists), where ``path`` is `folder` joined with the file's relative path.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -60,7 +63,11 @@ def scan_videos(
         if info.frames < min_frames:
             log.warning("skipping %s: %d frames, fewer than min_frames=%d", path, info.frames, min_frames)
             continue
-        records.append(dataclasses.asdict(info))
+        record = dataclasses.asdict(info)
+        caption = path.with_suffix(".txt")
+        if caption.is_file():
+            record["caption"] = " ".join(caption.read_text(encoding="utf-8", errors="replace").split())
+        records.append(record)
     return records
 
 

@@ -140,8 +140,9 @@ def _shard_name(k: int) -> str:
 
 
 @torch.no_grad()
-def make_pair(recipe: PairRecipe, clips: VideoClipDataset, index: int) -> dict[str, Tensor]:
-    """Pair ``index``: HR latent ``z`` and degraded LR latent ``c`` (flow: pixels then encode; model: latent SDEdit)."""
+def make_pair(recipe: PairRecipe, clips: VideoClipDataset, index: int) -> dict:
+    """Pair ``index``: HR latent ``z`` and degraded LR latent ``c`` (flow: pixels then encode; model: latent SDEdit),
+    with the clip's ``caption``."""
     item = clips[index]
     hr = item["hr"]
     codec = recipe.codec
@@ -153,7 +154,7 @@ def make_pair(recipe: PairRecipe, clips: VideoClipDataset, index: int) -> dict[s
     else:
         c = recipe.model.degrade_latent(codec.encode(item["lr"][None]), g)
     return {"z": z[0], "c": c[0], "kind": torch.tensor(KINDS.index(kind), dtype=torch.int8),
-            "index": torch.tensor(index, dtype=torch.int64)}
+            "index": torch.tensor(index, dtype=torch.int64), "caption": item.get("caption", "")}
 
 
 def build_pair_cache(spec: PairCacheSpec, out: str | Path, progress: bool = True) -> dict:
@@ -188,13 +189,14 @@ def build_pair_cache(spec: PairCacheSpec, out: str | Path, progress: bool = True
             for i in range(lo, hi):
                 items.append(make_pair(recipe, clips, i))
                 bar.update(1)
-            tensors = {key: torch.stack([it[key] for it in items]).contiguous() for key in items[0]}
+            tensors = {key: torch.stack([it[key] for it in items]).contiguous() for key in items[0] if key != "caption"}
             tmp = out / (name + ".tmp")
             # One metadata key: safetensors writes a metadata map in no fixed order, and shards are compared by hash.
             save_file(tensors, str(tmp), metadata={"gvr": f"{FORMAT} {identity['hash']}"})
             os.replace(tmp, out / name)
             counts = {kind: int((tensors["kind"] == j).sum()) for j, kind in enumerate(KINDS)}
-            manifest["shards"].append({"file": name, "count": hi - lo, "sha256": file_digest(out / name), "kinds": counts})
+            manifest["shards"].append({"file": name, "count": hi - lo, "sha256": file_digest(out / name), "kinds": counts,
+                                       "captions": [it["caption"] for it in items]})
             _write_json(path, manifest)
     manifest["complete"] = True
     _write_json(path, manifest)
@@ -202,7 +204,7 @@ def build_pair_cache(spec: PairCacheSpec, out: str | Path, progress: bool = True
 
 
 class PairCacheDataset(Dataset):
-    """Reads a finished pair cache: items ``{"z", "c", "kind", "index"}`` as an endless shuffled stream.
+    """Reads a finished pair cache: items ``{"z", "c", "kind", "index", "caption"}`` as an endless shuffled stream.
 
     Index ``i`` of the stream is pair ``perm_e[i % n]`` with a permutation seeded by the epoch
     ``e = i // n``: every item is a pure function of its index, as :class:`gvr.data.sampler.StreamSampler`
@@ -243,15 +245,16 @@ class PairCacheDataset(Dataset):
             self._loaded[k] = load_file(str(self.path / self.shards[k]["file"]))
         return self._loaded[k]
 
-    def pair(self, j: int) -> dict[str, Tensor]:
+    def pair(self, j: int) -> dict:
         """Pair ``j`` of the cache, in build order."""
         if not 0 <= j < self.num_pairs:
             raise IndexError(j)
         k = next(k for k in range(len(self.shards)) if j < self.offsets[k + 1])
         shard, r = self._shard(k), j - self.offsets[k]
-        return {key: value[r] for key, value in shard.items()}
+        captions = self.shards[k].get("captions") or [""] * self.shards[k]["count"]  # caches built before captions
+        return {**{key: value[r] for key, value in shard.items()}, "caption": captions[r]}
 
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
+    def __getitem__(self, index: int) -> dict:
         epoch, r = divmod(index, self.num_pairs)
         if self._perm is None or self._perm[0] != epoch:
             self._perm = (epoch, torch.randperm(self.num_pairs, generator=generator(self.seed, epoch)))

@@ -45,22 +45,23 @@ def _windows(lr_size: int, hr_size: int, tile: int, overlap: int) -> list[tuple[
 
 
 def tiled(net: Callable[..., Tensor], tile: int, overlap: int) -> Callable[..., Tensor]:
-    """Wrap ``net(x, t, c, s) -> v`` so it runs on LR tiles of ``tile`` latent pixels (``overlap`` shared).
+    """Wrap ``net(x, t, c, s, *extra) -> v`` so it runs on LR tiles of ``tile`` latent pixels (``overlap`` shared).
 
     ``x`` is the HR state ``(B, C, T, H, W)``, ``c`` the LR condition ``(B, C', T, h, w)``; a tile of ``c``
-    is matched with the HR window at the same relative position. Inputs no larger than one tile pass
-    straight through.
+    is matched with the HR window at the same relative position. ``extra`` arguments (text features and
+    their mask) are not spatial and reach every tile whole. Inputs no larger than one tile pass straight
+    through.
     """
 
-    def velocity(x: Tensor, t: Tensor, c: Tensor, s: Tensor) -> Tensor:
+    def velocity(x: Tensor, t: Tensor, c: Tensor, s: Tensor, *extra) -> Tensor:
         (hh, ww), (h, w) = x.shape[-2:], c.shape[-2:]
         if h <= tile and w <= tile:
-            return net(x, t, c, s)
+            return net(x, t, c, s, *extra)
         out = torch.zeros_like(x)
         total = torch.zeros(hh, ww, dtype=x.dtype, device=x.device)
         for ya, yb, ha, hb, hb0, hb1 in _windows(h, hh, tile, overlap):
             for xa, xb, wa, wb, wb0, wb1 in _windows(w, ww, tile, overlap):
-                v = net(x[..., ha:hb, wa:wb], t, c[..., ya:yb, xa:xb], s)
+                v = net(x[..., ha:hb, wa:wb], t, c[..., ya:yb, xa:xb], s, *extra)
                 weight = torch.outer(ramp_weights(hb - ha, hb0, hb1), ramp_weights(wb - wa, wb0, wb1)).to(x)
                 out[..., ha:hb, wa:wb] += v * weight
                 total[ha:hb, wa:wb] += weight
