@@ -153,7 +153,8 @@ class VSRModule(CodecFlowModule):
         s = lo + (hi - lo) * torch.rand(b, generator=g, device=self.device)
         eps = torch.randn(z0.shape, generator=g, device=self.device)
         c_s = augment_condition(c, s, torch.randn(c.shape, generator=g, device=self.device))
-        v = self.backbone(interpolate(z0, eps, t), t, c_s, s, *self.text(captions, b, g))
+        text = self.text(captions, b, g if self.training else None)  # captions dropped in training only
+        v = self.backbone(interpolate(z0, eps, t), t, c_s, s, *text)
         return flow_matching_loss(v, z0, eps)
 
     # ---- training --------------------------------------------------------------------------------

@@ -139,3 +139,15 @@ def test_timestep_analysis_runs_a_text_model_with_its_captions():
     t, with_text = measure_changes(module, hr, lr, steps=4, captions=["a cat runs", "a dog"])
     _, null = measure_changes(module, hr, lr, steps=4)
     assert t.shape == (5,) and with_text.shape == (3, 2) and not torch.allclose(with_text, null)
+
+
+def test_captions_are_dropped_in_training_only():
+    module = _text_module(dropout=1.0)
+    g = torch.Generator().manual_seed(4)
+    z0, c = torch.randn(2, 12, 2, 8, 8, generator=g), torch.randn(2, 12, 2, 4, 4, generator=g)
+    captions = ["a cat runs", "a dog"]
+    with torch.no_grad():
+        kept = module.eval().flow_loss(z0, c, torch.Generator().manual_seed(0), captions)
+        null = module.eval().flow_loss(z0, c, torch.Generator().manual_seed(0), ["", ""])
+        dropped = module.train().flow_loss(z0, c, torch.Generator().manual_seed(0), captions)
+    assert torch.equal(dropped, null) and not torch.equal(kept, null)
