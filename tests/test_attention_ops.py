@@ -145,6 +145,17 @@ def test_sparse_local_equals_dense_reference(grid: tuple[int, int, int], top_k: 
     torch.testing.assert_close(out, sparse_reference(q, k, v, grid, (3, 4), top_k))
 
 
+@pytest.mark.parametrize("grid", [(3, 6, 8), (2, 7, 9)])
+def test_sparse_local_in_chunks_of_query_blocks_equals_one_chunk(grid: tuple[int, int, int]):
+    q, k, v = (x.requires_grad_() for x in qkv(grid))
+    whole, chunked = SparseLocalAttention((3, 4), top_k=2, backend="sdpa"), SparseLocalAttention((3, 4), top_k=2, backend="sdpa")
+    chunked.gather_tokens = 1  # one query block a chunk
+    a, b = whole(q, k, v, grid, 0), chunked(q, k, v, grid, 0)
+    torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-6)
+    for ga, gb in zip(torch.autograd.grad(a.square().sum(), (q, k, v)), torch.autograd.grad(b.square().sum(), (q, k, v))):
+        torch.testing.assert_close(gb, ga, atol=1e-5, rtol=1e-5)
+
+
 def test_sparse_local_routes_to_the_most_relevant_block_in_any_frame():
     op = SparseLocalAttention((2, 2), top_k=1)  # a (3, 4, 4) grid: 4 blocks a frame, 12 in all
     g = torch.Generator().manual_seed(0)

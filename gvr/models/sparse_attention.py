@@ -208,10 +208,11 @@ class SparseLocalAttention(AttentionOp):
     query block i is `mean(q over block i) . mean(k over block j)`, per batch element and head; every
     query block attends to its own block plus the `top_k` most relevant other blocks of the whole clip
     (any frame, future frames included; all other blocks when the clip has at most `top_k` of them).
-    The selected key/value blocks are gathered, so memory scales with
-    blocks * (1 + top_k) * block_tokens^2, never with (T*H*W)^2. Frames not a multiple of the block are
-    zero-padded; padded tokens are never attended and do not count in the means. Block selection is
-    not differentiable (as in MoBA): gradients flow through the attention over the selected blocks.
+    The selected key/value blocks are gathered a chunk of query blocks at a time (`gather_tokens` key
+    tokens per batch element and head), so memory scales with the clip, never with (T*H*W)^2. Frames
+    not a multiple of the block are zero-padded; padded tokens are never attended and do not count in
+    the means. Block selection is not differentiable (as in MoBA): gradients flow through the attention
+    over the selected blocks.
 
     Args:
         block: block size in tokens (h, w); the paper uses 9 x 12.
@@ -219,6 +220,8 @@ class SparseLocalAttention(AttentionOp):
         backend: "sdpa" (gather the selected blocks, any device), "flex" (FlexAttention with the routing
             as a block mask; see `gvr.models.flex`), or "auto" (flex on CUDA, sdpa elsewhere).
     """
+
+    gather_tokens = 2**14  # SDPA path: key tokens gathered per (batch, head) at a time (bounds the copies)
 
     def __init__(self, block: tuple[int, int] = (9, 12), top_k: int = 1, backend: Backend = "auto"):
         super().__init__()
@@ -244,15 +247,21 @@ class SparseLocalAttention(AttentionOp):
         if use_flex(self.backend, q):
             return _from_blocks(sparse_local_flex(q, k, v, real, selected), grid, self.block)
 
-        # 3. Gather the selected key/value blocks and attend to them (padding masked as keys).
+        # 3. Gather the selected key/value blocks and attend to them (padding masked as keys), a chunk of
+        #    query blocks at a time so that the gathered copies stay small whatever the clip's length.
         batch, head = torch.arange(b, device=q.device)[:, None, None], torch.arange(n, device=q.device)[None, :, None]
-        k, v = (x[batch, head, selected.flatten(2)] for x in (k, v))  # (b, n, m * s, l, d)
-        k, v = (rearrange(x, "b n (m s) l d -> b (n m) (s l) d", s=s) for x in (k, v))
-        mask = None
-        if h % self.block[0] or w % self.block[1]:
-            mask = rearrange(real[selected], "b n m s l -> b (n m) 1 (s l)")
-        out = F.scaled_dot_product_attention(rearrange(q, "b n m l d -> b (n m) l d"), k, v, attn_mask=mask)
-        return _from_blocks(rearrange(out, "b (n m) l d -> b n m l d", n=n), grid, self.block)
+        padded = h % self.block[0] or w % self.block[1]
+        out = torch.empty_like(q)
+        step = max(1, self.gather_tokens // (s * q.shape[3]))  # query blocks a chunk
+        for i in range(0, q.shape[2], step):
+            sel = selected[:, :, i : i + step]  # (b, n, c, s)
+            k_c, v_c = (rearrange(x[batch, head, sel.flatten(2)], "b n (c s) l d -> b (n c) (s l) d", s=s) for x in (k, v))
+            mask = rearrange(real[sel], "b n c s l -> b (n c) 1 (s l)") if padded else None
+            q_c = rearrange(q[:, :, i : i + step], "b n c l d -> b (n c) l d")
+            out[:, :, i : i + step] = rearrange(
+                F.scaled_dot_product_attention(q_c, k_c, v_c, attn_mask=mask), "b (n c) l d -> b n c l d", n=n
+            )
+        return _from_blocks(out, grid, self.block)
 
     def select_blocks(self, q: Tensor, k: Tensor, real: Tensor) -> Tensor:
         """Blocks each query block attends to, `(B, heads, M, 1 + top_k)`: its own, then the most relevant.
