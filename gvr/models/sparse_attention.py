@@ -221,7 +221,7 @@ class SparseLocalAttention(AttentionOp):
             as a block mask; see `gvr.models.flex`), or "auto" (flex on CUDA, sdpa elsewhere).
     """
 
-    gather_tokens = 2**14  # SDPA path: key tokens gathered per (batch, head) at a time (bounds the copies)
+    gather_tokens = 2**12  # SDPA path: key tokens gathered per (batch, head) at a time (bounds the copies)
 
     def __init__(self, block: tuple[int, int] = (9, 12), top_k: int = 1, backend: Backend = "auto"):
         super().__init__()
