@@ -171,7 +171,7 @@ class VSRModule(CodecFlowModule):
         targets = [m for m in (self.backbone, self.ema) if m is not None]
         if self.hparams.init_from:
             load_network_weights(self.hparams.init_from, "backbone", targets)
-        elif self.hparams.get("init_from_base"):
+        elif self.hparams.init_from_base:
             path = self.hparams.init_from_base
             weights, source = read_network_weights(path, "network", "init_from_base")
             state = vsr_weights_from_base(self.backbone, weights)

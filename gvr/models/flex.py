@@ -128,8 +128,7 @@ def segment_block_mask(group: Tensor, block: int = BLOCK):
         return group[q_idx] == group[kv_idx]
 
     return BlockMask.from_kv_blocks(
-        *(x[None, None] for x in counts[:2]),
-        *(x[None, None] for x in counts[2:]),
+        *(x[None, None] for x in counts),  # one mask for every batch element and head
         BLOCK_SIZE=block,
         mask_mod=same_group,
         seq_lengths=(n, n),
