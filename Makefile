@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: help install samples manifests data degrade-preview stage1 base pairs stage2 generate test test-slow benchmark-upscale benchmark-validation benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps clean
+.PHONY: ablate-source help install samples manifests data images degrade-preview stage1 stage1-x4 stage1-paper base pairs stage2 generate test test-slow benchmark-upscale benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -32,11 +32,20 @@ manifests: samples ## write the train (bigbuckbunny, carphone) and held-out val 
 
 data: manifests ## everything the embedded setup needs (samples + manifests)
 
+images: $(BIN)/gvr ## natural photos from Debian wallpaper packages -> data/images, manifests images_{train,val}.jsonl
+	$(BIN)/python data_prep/images.py --out data/images --manifests $(MANIFESTS)
+
 degrade-preview: samples ## PNG sheets (clean | flow | mask | degraded) of the flow degradation in data/previews
 	$(BIN)/python data_prep/degrade_preview.py --root $(SAMPLES) --out data/previews
 
-stage1: data ## train the tiny stage-1 model on CPU (logs/stage1: TensorBoard + checkpoints)
+stage1: data images ## train the tiny stage-1 model on CPU (logs/stage1: TensorBoard + checkpoints)
 	$(BIN)/gvr fit --config configs/stage1.yaml
+
+stage1-x4: data images ## the same recipe at x4 (logs/stage1_x4)
+	$(BIN)/gvr fit --config configs/stage1_x4.yaml
+
+stage1-paper: data ## the paper's exact stage-1 recipe (pure-noise flow, s ~ U[0.3, 0.6]; logs/stage1_paper)
+	$(BIN)/gvr fit --config configs/stage1_paper.yaml
 
 base: data ## train gvr's own tiny base model on CPU (logs/base; <= 18 min)
 	$(BIN)/gvr base fit --config configs/base.yaml
@@ -44,7 +53,7 @@ base: data ## train gvr's own tiny base model on CPU (logs/base; <= 18 min)
 pairs: data ## precompute the stage-2 pair cache (flow + model-guided) into data/pairs; needs `make base`
 	$(BIN)/python data_prep/pairs.py --config configs/pairs.yaml --out data/pairs
 
-stage2: pairs ## fine-tune the stage-1 model on the stage-2 pairs (logs/stage2); needs `make stage1`
+stage2: pairs ## fine-tune the stage-1 model on the stage-2 pairs (logs/stage2); needs `make stage1-paper`
 	$(BIN)/gvr fit --config configs/stage2.yaml
 
 generate: ## the whole cascade: base model -> SimpleGVR -> logs/generate/sample.mp4
@@ -75,6 +84,13 @@ benchmark-metrics: samples ## seconds per 17-frame clip of every metric at 512p 
 
 benchmark-validation: $(BIN)/gvr ## PSNR/SSIM of CKPT on the held-out clips against bicubic/bilinear/nearest
 	$(BIN)/python benchmarks/validation_table.py --ckpt $(CKPT) --config configs/stage1.yaml
+
+benchmark-quality: samples ## PSNR/SSIM/VMAF and s/frame of CKPT vs bicubic and Lanczos on held-out clips -> logs/quality
+	$(BIN)/python benchmarks/quality.py --ckpt $(CKPT)
+
+CKPTS ?= "noise=logs/stage1_paper/checkpoints/last.ckpt" "anchored=logs/stage1/checkpoints/last.ckpt"
+ablate-source: samples ## the flow-source ablation: each of CKPTS (NAME=PATH) x {1,2,4,10,50} Euler steps on held-out clips
+	$(BIN)/python benchmarks/ablate_source.py $(foreach c,$(CKPTS),--ckpt $(c))
 
 analyze-timesteps: manifests ## detail-aware timestep density of CKPT (50 Euler steps, 8 clips) -> logs/analysis/timesteps.{json,png}
 	$(BIN)/gvr analyze-timesteps --ckpt $(CKPT) --manifest data/manifests/val.jsonl --clips 8 --batch 4 --out logs/analysis

@@ -30,7 +30,11 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
     if "state_dict" not in meta or hp.get("_class_path", kind).split(".")[-1] != kind or key not in hp:
         raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
     cls = getattr(importlib.import_module(module_path), kind)
-    return cls.load_from_checkpoint(path, map_location=device, weights_only=False).eval().to(device)
+    module = cls.load_from_checkpoint(path, map_location=device, weights_only=False).eval().to(device)
+    # The training clip length (data.num_frames) tells `gvr upscale` how much temporal context the model learned.
+    data = meta.get("datamodule_hyper_parameters") or {}
+    module.train_frames = data.get("num_frames")
+    return module
 
 
 def file_digest(path: str, chunk: int = 1 << 20) -> str:

@@ -7,12 +7,14 @@ sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`Lat
 import logging
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from lightning.pytorch.utilities import rank_zero_warn
 import torch
 from torch import Tensor, nn
 
 from gvr.codecs.base import LatentCodec
+from gvr.colorfix import ColorFix, color_fix
 from gvr.flow import (
     TimestepSampler,
     UniformTimesteps,
@@ -21,10 +23,13 @@ from gvr.flow import (
     flow_matching_loss,
     interpolate,
     sample_euler,
+    velocity_from_data,
 )
+from gvr.flow.source import FlowSource
 from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
+from gvr.models.upsampler import resize_frames
 from gvr.models.from_base import vsr_weights_from_base
 from gvr.seeding import generator
 from gvr.text import TextEncoder
@@ -34,6 +39,20 @@ from gvr.training import CodecFlowModule, ema_copy, load_network_weights, read_n
 log = logging.getLogger(__name__)
 
 
+def training_noise_key(step: int, batch_idx: int, accumulate: int, rank: int) -> tuple[int, int, int]:
+    """Key of a training batch's noise: the optimizer step, the micro-batch within it and the rank.
+
+    With ``accumulate_grad_batches > 1`` the micro-batches of one step must not redraw the same ``t``, ``s`` and
+    noise; every key is restored on resume (step and batch index), so resumed runs stay exact.
+    """
+    return step, batch_idx % max(1, accumulate), rank
+
+
+def color_fix_video(out: Tensor, lr: Tensor, kind: ColorFix) -> Tensor:
+    """``out`` colour-corrected against bicubic of its input ``lr`` (`gvr.colorfix.color_fix`)."""
+    return color_fix(out, resize_frames(lr.float(), tuple(out.shape[-2:]), mode="bicubic").clamp(-1, 1), kind)
+
+
 class VSRModule(CodecFlowModule):
     """Latent video super-resolution with rectified flow, noise-augmented condition and EMA weights.
 
@@ -41,6 +60,13 @@ class VSRModule(CodecFlowModule):
         backbone: the velocity network ``v(z_t, t, c, s)`` (e.g. ``gvr.models.SimpleGVR``).
         codec: the frozen latent codec shared by the LR condition and the HR target.
         timesteps: training sampler of the flow time ``t`` (default uniform).
+        source: where the flow starts, ``x1 = U(c) + sigma * eps`` (`gvr.flow.FlowSource`); None is the paper's
+            pure noise (``U = 0, sigma = 1``).
+        prediction: what the backbone outputs: "velocity" (the paper) or "data", the clean latent (the residual
+            ``z0 - U(c)`` with the source's residual input), turned into the velocity by
+            `gvr.flow.velocity_from_data`; with "data" a fresh zero-output backbone returns ``U(c)`` at any step count.
+        color_fix: colour correction of decoded outputs against the bicubic input (`gvr.colorfix`): "none",
+            "wavelet" or "adain"; the default of `gvr upscale`, `gvr test` and validation.
         scale: super-resolution factor (HR size / LR size) that ``gvr upscale`` applies.
         s_range: training range of the condition noise level ``s`` (paper: [0.3, 0.6]).
         s_inference: the one fixed condition noise level used at inference.
@@ -52,7 +78,8 @@ class VSRModule(CodecFlowModule):
         betas: AdamW betas.
         warmup_steps: linear learning-rate warm-up steps.
         ema_decay: decay of the EMA weights used for validation and prediction (0 disables EMA).
-        seed: seed of the training noise; noise is a function of (seed, step, rank), so resumes are exact.
+        seed: seed of the training noise; noise is a function of (seed, step, micro-batch, rank), so resumes
+            are exact and the micro-batches of one accumulated step draw different noise.
         init_from: checkpoint of an earlier stage whose (EMA) backbone weights start this run (weights only:
             fresh optimizer and step counter); null trains from scratch. Ignored when resuming with --ckpt_path.
         init_from_base: checkpoint of a gvr base model (`gvr base fit`) whose (EMA) `LatentDiT` weights start
@@ -71,6 +98,9 @@ class VSRModule(CodecFlowModule):
         backbone: nn.Module,
         codec: LatentCodec,
         timesteps: TimestepSampler | None = None,
+        source: FlowSource | None = None,
+        prediction: Literal["velocity", "data"] = "velocity",
+        color_fix: ColorFix = "none",
         scale: float = 2.5,
         s_range: tuple[float, float] = (0.3, 0.6),
         s_inference: float = 0.45,
@@ -110,6 +140,11 @@ class VSRModule(CodecFlowModule):
             raise ValueError(f"caption_dropout must lie in [0, 1], got {caption_dropout}")
         self.backbone, self.codec, self.text_encoder = backbone, codec, text_encoder
         self.timesteps = timesteps if timesteps is not None else UniformTimesteps()
+        self.source = source if source is not None else FlowSource()
+        if prediction not in ("velocity", "data"):
+            raise ValueError(f"prediction must be 'velocity' or 'data', got {prediction!r}")
+        if color_fix not in ("none", "wavelet", "adain"):
+            raise ValueError(f"color_fix must be 'none', 'wavelet' or 'adain', got {color_fix!r}")
         # EMA copy: a buffer-like module outside the optimizer, saved in checkpoints so resumes are exact.
         self.ema = ema_copy(backbone, ema_decay)
         self.val_psnr, self.val_ssim = FramePSNR(), FrameSSIM()
@@ -145,8 +180,27 @@ class VSRModule(CodecFlowModule):
             captions = ["" if d else caption for caption, d in zip(captions, drop.tolist())]
         return self.text_encoder(captions, self.device)
 
-    def flow_loss(self, z0: Tensor, c: Tensor, g: torch.Generator, captions: Sequence[str] | None = None) -> Tensor:
-        """Rectified-flow loss of the backbone on one batch of latents, all randomness drawn from ``g``."""
+    @torch.no_grad()
+    def anchor(
+        self, c: Tensor, size: tuple[int, int], ratio: tuple[float, float] | None = None, lr_pixels: Tensor | None = None
+    ) -> Tensor | None:
+        """``U(c)`` of the flow source on the HR latent grid ``size`` (None for the pure-noise flow)."""
+        with torch.autocast(self.device.type, enabled=False):
+            return self.source.upsample(c, size, ratio, self.codec, lr_pixels)
+
+    def velocity(self, net, state: Tensor, t: Tensor, *args, **kwargs) -> Tensor:
+        """The velocity at ``state`` (what the backbone sees): its output, or its data prediction converted."""
+        out = net(state, t, *args, **kwargs)
+        return out if self.hparams.prediction == "velocity" else velocity_from_data(state, out, t)
+
+    def flow_loss(
+        self, z0: Tensor, c: Tensor, g: torch.Generator, captions: Sequence[str] | None = None, lr_pixels: Tensor | None = None
+    ) -> Tensor:
+        """Rectified-flow loss of the backbone on one batch of latents, all randomness drawn from ``g``.
+
+        The path runs from ``z0`` to the source ``x1 = U(c) + sigma eps`` (`FlowSource`); ``lr_pixels`` (the LR
+        clip ``c`` encodes) spare the pixel anchor a decode.
+        """
         b = z0.shape[0]
         t = self.timesteps.sample(b, g, self.device)
         lo, hi = self.hparams.s_range
@@ -154,14 +208,19 @@ class VSRModule(CodecFlowModule):
         eps = torch.randn(z0.shape, generator=g, device=self.device)
         c_s = augment_condition(c, s, torch.randn(c.shape, generator=g, device=self.device))
         text = self.text(captions, b, g if self.training else None)  # captions dropped in training only
-        v = self.backbone(interpolate(z0, eps, t), t, c_s, s, *text)
-        return flow_matching_loss(v, z0, eps)
+        # Training clips are degraded to exactly their LR size, so U maps them edge to edge (ratio None).
+        anchor = self.anchor(c, tuple(z0.shape[-2:]), None, lr_pixels)
+        x1 = self.source.start(anchor, eps)
+        v = self.velocity(self.backbone, self.source.network_input(interpolate(z0, x1, t), anchor), t, c_s, s, *text)
+        return flow_matching_loss(v, z0, x1)
 
     # ---- training --------------------------------------------------------------------------------
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         z0, c = self.latents(batch)
-        loss = self.flow_loss(z0, c, self._generator(self.global_step, self.global_rank), batch.get("caption"))
+        accumulate = self.trainer.accumulate_grad_batches if self._trainer is not None else 1
+        g = self._generator(*training_noise_key(self.global_step, batch_idx, accumulate, self.global_rank))
+        loss = self.flow_loss(z0, c, g, batch.get("caption"), batch.get("lr"))
         self.log("train/loss", loss, prog_bar=True, batch_size=z0.shape[0])
         return loss
 
@@ -195,26 +254,32 @@ class VSRModule(CodecFlowModule):
         tile: int | None = None,
         tile_overlap: int = 8,
         captions: Sequence[str] | None = None,
+        color_fix: ColorFix | None = None,
     ) -> Tensor:
         """Super-resolve LR pixels ``(B, 3, T, h, w)`` to ``(B, 3, T, *size)`` pixels in [-1, 1].
 
         Any ``T``, ``h`` and ``w`` work: the clip is padded to what the codec accepts and the result is
-        cropped. The initial noise of each latent frame is seeded by ``seed`` and the absolute index of
-        its last pixel frame (``frame_offset`` + position), so overlapping chunks of a long video start
-        from the same noise where they overlap. ``tile`` (in LR latent pixels) runs the network on
-        overlapping spatial tiles blended at every step (:func:`gvr.flow.tiled.tiled`), bounding memory.
-        ``captions`` (one per clip) feed a text-conditioned backbone; None is the null prompt.
+        cropped. LR maps to HR by the exact ratio ``size / (h, w)`` (the padding extends past the crop; it is
+        never stretched onto the output). The initial noise of each latent frame is seeded by ``seed`` and
+        the absolute index of its last pixel frame (``frame_offset`` + position), so overlapping chunks of a
+        long video start from the same noise where they overlap. ``tile`` (in LR latent pixels) runs the
+        network on overlapping spatial tiles blended at every step (:func:`gvr.flow.tiled.tiled`), bounding
+        memory. ``captions`` (one per clip) feed a text-conditioned backbone; None is the null prompt.
+        ``color_fix`` (None: the model's ``color_fix``) corrects the output's colour against bicubic of ``lr``.
         """
         b, _, t, h, w = lr.shape
         padded, _ = self.codec.pad_to_valid(lr.float())
         c = self.encode(padded)
-        # HR latent grid covering the padded LR clip at the requested pixel ratio; cropped after decoding.
-        f = self.codec.spatial_factor
-        hh, ww = (math.ceil(n * side / lr_side / f) for n, side, lr_side in zip(padded.shape[-2:], size, (h, w)))
-        z0 = self.upscale_latent(c, (hh, ww), steps, s, seed, frame_offset, tile, tile_overlap, captions)
+        ratio = (size[0] / h, size[1] / w)
+        # HR latent grid covering the padded LR clip at the exact ratio; cropped to `size` after decoding.
+        hh, ww = (math.ceil(n * r / self.codec.spatial_factor) for n, r in zip(padded.shape[-2:], ratio))
+        z0 = self.upscale_latent(c, (hh, ww), steps, s, seed, frame_offset, tile, tile_overlap, captions,
+                                 ratio=ratio, lr_pixels=padded)
         with torch.autocast(self.device.type, enabled=False):
             out = self.codec.decode(z0.float())
-        return out[:, :, :t, : size[0], : size[1]].clamp(-1, 1)
+        out = out[:, :, :t, : size[0], : size[1]].clamp(-1, 1)
+        fix = self.hparams.color_fix if color_fix is None else color_fix
+        return color_fix_video(out, lr, fix) if fix != "none" else out
 
     @torch.no_grad()
     def upscale_latent(
@@ -228,23 +293,32 @@ class VSRModule(CodecFlowModule):
         tile: int | None = None,
         tile_overlap: int = 8,
         captions: Sequence[str] | None = None,
+        ratio: tuple[float, float] | None = None,
+        lr_pixels: Tensor | None = None,
     ) -> Tensor:
         """Sample the HR latent ``(B, C, T, *size)`` conditioned on the LR latent ``c`` (no decode).
 
         This is the cascade's second stage: ``gvr generate`` feeds it the base model's latent directly.
-        Arguments as in :meth:`upscale_clip`; ``size`` is the HR latent grid.
+        Arguments as in :meth:`upscale_clip`; ``size`` is the HR latent grid and ``ratio`` the HR / LR latent
+        pixels per axis (None: ``size`` over ``c``'s grid, edge to edge). ``lr_pixels`` are the LR pixels that
+        ``c`` encodes, if known (the pixel anchor then needs no decode).
         """
         hp = self.hparams
         steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
         b = c.shape[0]
-        z = self._frame_noise((b, self.codec.latent_channels, c.shape[2], *size), seed, frame_offset)
+        anchor = self.anchor(c.float(), size, ratio, lr_pixels)
+        z = self.source.start(anchor, self._frame_noise((b, self.codec.latent_channels, c.shape[2], *size), seed, frame_offset))
         s_vec = torch.full((b,), s, device=self.device)
         c_s = augment_condition(c.float(), s_vec, self._frame_noise(c.shape, seed + 1, frame_offset))
         ts = euler_timesteps(steps, hp.sample_shift, device=self.device)
         net = self.inference_net
         velocity = tiled(net, tile, tile_overlap) if tile else net
         text = self.text(captions, b)
-        return sample_euler(lambda x, tt, c, s: velocity(x, tt, c, s, *text), z, ts, {"c": c_s, "s": s_vec})
+
+        def v(x: Tensor, tt: Tensor, c: Tensor, s: Tensor) -> Tensor:
+            return self.velocity(velocity, self.source.network_input(x, anchor), tt, c, s, *text, ratio=ratio)
+
+        return sample_euler(v, z, ts, {"c": c_s, "s": s_vec})
 
     def _frame_noise(self, shape: tuple[int, ...], seed: int, frame_offset: int) -> Tensor:
         """Gaussian noise whose latent frame ``k`` depends only on (seed, its last pixel frame)."""

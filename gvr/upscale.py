@@ -28,16 +28,18 @@ def output_size(height: int, width: int, scale: float) -> tuple[int, int]:
 def plan_chunks(frames: int, chunk: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
     """Windows ``[start, end)`` of at most ``chunk`` frames covering ``frames``, overlapping by >= ``overlap``.
 
-    Starts advance by ``chunk - overlap`` rounded down to a multiple of ``align`` (the codec's temporal
-    factor, so that latent frames of neighbouring chunks line up); the last window ends at ``frames``.
+    Every start is a multiple of the stride ``chunk - overlap`` rounded down to a multiple of ``align`` (the
+    codec's temporal factor), so latent frames of neighbouring chunks line up and share their noise; the
+    last window starts on that grid too and is cut at ``frames`` (it may be shorter than ``chunk``).
     """
     if not 0 <= overlap < chunk:
         raise ValueError(f"need 0 <= overlap < chunk, got overlap={overlap}, chunk={chunk}")
     stride = max(align, (chunk - overlap) // align * align)
-    if frames <= chunk:
-        return [(0, frames)]
-    starts = list(range(0, frames - chunk, stride)) + [frames - chunk]
-    return [(s, s + chunk) for s in starts]
+    plan = [(0, min(chunk, frames))]
+    while plan[-1][1] < frames:
+        start = plan[-1][0] + stride
+        plan.append((start, min(start + chunk, frames)))
+    return plan
 
 
 class ChunkBlender:
@@ -83,9 +85,24 @@ def uses_temporal_units(backbone) -> bool:
     return any(isinstance(m, TemporalUnitsAttention) for m in backbone.modules())
 
 
+DEFAULT_CHUNK = 17  # the paper's training clip, for checkpoints that do not record theirs
+
+
 def auto_chunk(module, frames: int, max_frames: int) -> int:
-    """Frames a window: the whole clip (up to ``max_frames``) for temporal-unit models, else 17 (one training clip)."""
-    return min(frames, max_frames) if uses_temporal_units(module.inference_net) else 17
+    """Frames a window: the whole clip (up to ``max_frames``) for temporal-unit models, else one training clip.
+
+    The training clip length is the checkpoint's ``data.num_frames`` (``module.train_frames``, set by
+    :func:`gvr.checkpoints.load_gvr_module`): a full-attention model sees at inference the temporal context it
+    learned, not more.
+    """
+    if uses_temporal_units(module.inference_net):
+        return min(frames, max_frames)
+    return min(frames, getattr(module, "train_frames", None) or DEFAULT_CHUNK)
+
+
+def auto_overlap(chunk: int, align: int = 1) -> int:
+    """Frames shared by neighbouring windows when not given: a quarter of the chunk (at least 1), 4 at 17."""
+    return 0 if chunk < 2 else max(1, chunk // 4)
 
 
 def auto_tile(module, out_size: tuple[int, int], lr_size: tuple[int, int], token_budget: int | None) -> int | None:
@@ -123,7 +140,7 @@ def upscale_video(
     steps: int | None = None,
     s: float | None = None,
     chunk: int | None = None,
-    overlap: int = 4,
+    overlap: int | None = None,
     seed: int = 0,
     crf: int = 18,
     tile: int | None = None,
@@ -132,6 +149,7 @@ def upscale_video(
     max_frames: int = 121,
     token_budget: int | None = None,
     prompt: str | None = None,
+    color_fix: str | None = None,
     progress: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -143,7 +161,10 @@ def upscale_video(
     ``chunk`` None picks :func:`auto_chunk`: a model trained with temporal units takes the whole clip in one
     window (up to ``max_frames``, beyond which windows overlap), others one training clip at a time.
     ``token_budget`` (HR tokens per frame) switches on spatial tiling, :func:`auto_tile`, when ``tile`` is unset.
+    ``overlap`` None is :func:`auto_overlap`.
     ``prompt`` is the caption of a text-conditioned model (None: the null prompt); other models refuse one.
+    ``color_fix`` ("none", "wavelet", "adain"; None: the checkpoint's ``color_fix``) corrects colour against
+    the bicubic input (`gvr.colorfix`).
     """
     if prompt is not None and getattr(module, "text_encoder", None) is None:
         raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
@@ -155,7 +176,7 @@ def upscale_video(
     scale = float(module.hparams.scale)
     out_h, out_w = output_size(info.height, info.width, scale)
     chunk = chunk or auto_chunk(module, info.frames, max_frames)
-    overlap = min(overlap, chunk - 1)
+    overlap = min(auto_overlap(chunk) if overlap is None else overlap, chunk - 1)
     tile = tile or auto_tile(module, (out_h, out_w), (info.height, info.width), token_budget)
     plan = plan_chunks(info.frames, chunk, overlap, module.codec.temporal_factor)
     blender = ChunkBlender()
@@ -165,7 +186,8 @@ def upscale_video(
         for k, (start, lr) in enumerate(windows((f for block in iter_frames(source, chunk) for f in block), plan)):
             x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
             hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
-                                     tile_overlap=tile_overlap, captions=None if prompt is None else [prompt])
+                                     tile_overlap=tile_overlap, captions=None if prompt is None else [prompt],
+                                     color_fix=color_fix)
             frames = tensor_to_frames(hr[0].cpu()).astype(np.float32)
             next_start = plan[k + 1][0] if k + 1 < len(plan) else None
             done = blender.add(start, frames, next_start)
@@ -176,7 +198,7 @@ def upscale_video(
     bar.close()
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
             "frames": info.frames, "fps": info.fps, "chunks": len(plan), "chunk": chunk, "tile": tile, "scale": scale,
-            "prompt": prompt}
+            "overlap": overlap, "prompt": prompt}
 
 
 def load_module(ckpt: str, device: str = "cpu"):

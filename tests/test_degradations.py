@@ -165,3 +165,21 @@ def test_bad_input_raises(hr, lr_size):
     for degradation in (ClassicDegradation(), BicubicDownsample()):
         with pytest.raises(ValueError, match=type(degradation).__name__):
             degradation(hr, lr_size, gen())
+
+
+def test_mixture_degradation_picks_components_by_weight_reproducibly():
+    from gvr.data.degradations import BicubicDownsample, ClassicDegradation, MixtureDegradation
+
+    hr = torch.rand(3, 2, 20, 20) * 2 - 1
+    mix = MixtureDegradation([BicubicDownsample(), ClassicDegradation(codec_prob=0.0)], [3.0, 1.0])
+    clean = BicubicDownsample()(hr, (8, 8), torch.Generator())
+    picks = [mix.choose(torch.Generator().manual_seed(i)) for i in range(400)]
+    assert 0.65 < picks.count(0) / 400 < 0.85
+    for i in range(6):
+        a = mix(hr, (8, 8), torch.Generator().manual_seed(i))
+        assert torch.equal(a, mix(hr, (8, 8), torch.Generator().manual_seed(i)))  # reproducible
+        assert torch.equal(a, clean) == (picks[i] == 0)  # the clean component returns exactly bicubic
+    with pytest.raises(ValueError):
+        MixtureDegradation([BicubicDownsample()], [1.0, 2.0])
+    with pytest.raises(ValueError):
+        MixtureDegradation([])

@@ -285,3 +285,13 @@ def test_preset_1b_forward_small_input():
     with torch.no_grad():
         out = model(z, torch.rand(1), torch.randn(1, 16, 2, 3, 5), torch.rand(1))
     assert out.shape == z.shape and torch.isfinite(out).all()
+
+
+def test_condition_skip_starts_at_zero_and_learns():
+    """cond_skip adds a zero-initialised projection of the upsampled condition: the fresh model is still v = 0."""
+    model = SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8, cond_skip=True)
+    z, c = torch.randn(1, 12, 2, 8, 8), torch.randn(1, 12, 2, 4, 4)
+    v = model(z, torch.rand(1), c, torch.rand(1))
+    assert torch.equal(v, torch.zeros_like(v))
+    v.sum().backward()
+    assert model.skip.weight.grad.abs().sum() > 0

@@ -18,8 +18,14 @@ def test_plan_covers_every_frame_with_overlap(frames, chunk, overlap, align):
     assert all(0 < e - s <= chunk for s, e in plan)
     for (s0, e0), (s1, e1) in zip(plan, plan[1:]):
         assert s0 < s1 and e0 - s1 >= overlap  # consecutive windows share >= overlap frames
-        if (s1, e1) != plan[-1]:
-            assert s1 % align == 0
+        assert s1 % align == 0  # every start on the codec's temporal grid, the last one too
+
+
+def test_last_window_starts_on_the_grid_and_saves_work():
+    """30 frames, chunk 17, overlap 4, 4x time codec: (0, 17), (12, 29), then (24, 30), not (13, 30)."""
+    assert plan_chunks(30, 17, 4, 4) == [(0, 17), (12, 29), (24, 30)]
+    assert plan_chunks(29, 17, 4, 4) == [(0, 17), (12, 29)]
+    assert plan_chunks(9, 3, 1, 1) == [(0, 3), (2, 5), (4, 7), (6, 9)]
 
 
 def test_plan_rejects_bad_overlap():
@@ -76,6 +82,9 @@ def test_temporal_unit_models_take_the_whole_clip_in_one_window(tmp_path):
 
     units, full = _vsr(TemporalUnitsAttention(unit=2)), _vsr()
     assert auto_chunk(units, 40, 121) == 40 and auto_chunk(units, 400, 121) == 121 and auto_chunk(full, 40, 121) == 17
+    full.train_frames = 3  # what load_gvr_module reads from the checkpoint's data.num_frames
+    assert auto_chunk(full, 40, 121) == 3 and auto_chunk(full, 2, 121) == 2
+    full.train_frames = None
     src = tmp_path / "in.mp4"
     write_video(src, moving_frames(23, 16, 16), fps=24, crf=0)
     summary = upscale_video(units, str(src), str(tmp_path / "u.mp4"), steps=1, progress=False)
@@ -92,3 +101,22 @@ def test_token_budget_turns_on_tiling():
     assert auto_tile(module, (64, 64), (32, 32), 256) is None
     tile = auto_tile(module, (64, 64), (32, 32), 64)  # 8x8 HR tokens = 16x16 HR latent = 8x8 LR latent pixels
     assert tile == 8
+
+
+def test_auto_overlap_is_a_quarter_of_the_chunk():
+    from gvr.upscale import auto_overlap
+
+    assert [auto_overlap(n) for n in (1, 2, 3, 5, 17, 33)] == [0, 1, 1, 1, 4, 8]
+
+
+def test_checkpoint_records_the_training_clip_length(tmp_path):
+    """load_gvr_module sets train_frames from the checkpoint's datamodule hyper-parameters."""
+    import torch
+
+    from gvr.checkpoints import load_gvr_module
+
+    module = _vsr()
+    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams, _class_path="gvr.module.VSRModule"),
+            "datamodule_hyper_parameters": {"num_frames": 5}, "pytorch-lightning_version": "2.5.0"}
+    torch.save(ckpt, tmp_path / "m.ckpt")
+    assert load_gvr_module(str(tmp_path / "m.ckpt")).train_frames == 5

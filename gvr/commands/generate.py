@@ -72,10 +72,12 @@ def generate(args: argparse.Namespace) -> dict:
     # 1. Base model: noise -> low-resolution latent.
     c0 = base.sample(shape, steps=args.base_steps, seed=args.seed)
     # 2. SimpleGVR: low-resolution latent -> high-resolution latent.
+    # c0 covers the padded base frame: its HR grid extends it at the exact ratio of the requested sizes.
     out_h, out_w = output_size(args.height, args.width, vsr.hparams.scale)
-    grid = (math.ceil(out_h / f), math.ceil(out_w / f))
+    ratio = (out_h / args.height, out_w / args.width)
+    grid = tuple(math.ceil(n * r) for n, r in zip(c0.shape[-2:], ratio))
     captions = None if args.prompt is None else [args.prompt] * c0.shape[0]
-    z0 = vsr.upscale_latent(c0, grid, steps=args.steps, s=args.s, seed=args.seed, captions=captions)
+    z0 = vsr.upscale_latent(c0, grid, steps=args.steps, s=args.s, seed=args.seed, captions=captions, ratio=ratio)
     # 3. Decode and write.
     hr = codec.decode(z0.float())[:, :, : args.frames, :out_h, :out_w].clamp(-1, 1)
     write(args.output, hr, args.fps, args.overwrite)

@@ -19,7 +19,10 @@ def parser() -> argparse.ArgumentParser:
                    help="frames per temporal chunk (default: the whole clip up to --max-frames for models trained with "
                         "temporal units, else 17)")
     p.add_argument("--max-frames", type=int, default=121, help="longest window for temporal-unit models")
-    p.add_argument("--overlap", type=int, default=4, help="frames shared by neighbouring chunks (cross-faded)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="frames shared by neighbouring chunks (cross-faded; default a quarter of the chunk)")
+    p.add_argument("--color-fix", choices=["none", "wavelet", "adain"], default=None,
+                   help="colour correction against the bicubic input (default: the checkpoint's color_fix)")
     p.add_argument("--tile", type=int, default=None,
                    help="run the model on spatial tiles of this many LR latent pixels (bounds memory at high resolution)")
     p.add_argument("--tile-overlap", type=int, default=8, help="LR latent pixels shared by neighbouring tiles")
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         module = load_module(args.ckpt, args.device)
         summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
                                 overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
-                                tile_overlap=args.tile_overlap, overwrite=args.overwrite, max_frames=args.max_frames,
+                                tile_overlap=args.tile_overlap, color_fix=args.color_fix, overwrite=args.overwrite, max_frames=args.max_frames,
                                 token_budget=args.token_budget, prompt=args.prompt)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr upscale: error: {err}")

@@ -1,17 +1,22 @@
 """VideoDataModule: train / val / test clip pairs from manifests, predict inputs from video files."""
 
+import logging
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.base import Degradation
 from gvr.data.degradations.classic import ClassicDegradation
+from gvr.data.image_clips import ImageClipDataset, MixedClipDataset
 from gvr.data.manifest import read_manifest
 from gvr.data.pair_cache import PairCacheDataset
 from gvr.data.predict import VideoChunkDataset
 from gvr.data.sampler import StreamSampler
+
+log = logging.getLogger(__name__)
 
 
 class VideoDataModule(L.LightningDataModule):
@@ -39,6 +44,18 @@ class VideoDataModule(L.LightningDataModule):
         predict_inputs: LR videos that ``gvr predict`` upscales (one output file each).
         predict_chunk: frames per temporal window when predicting.
         predict_overlap: frames shared by neighbouring windows (cross-faded).
+        train_images: manifest of photographs whose camera-path clips join training (``make images`` writes
+            data/manifests/images_train.jsonl); see :class:`gvr.data.image_clips.ImageClipDataset`.
+        image_ratio: fraction of training clips made from photos (a seeded draw per clip index).
+        val_images: manifest of held-out photos (data/manifests/images_val.jsonl) whose clips are validated
+            after the held-out videos' (one loader, same metrics).
+        val_clips_per_image: fixed validation clips per held-out photo.
+        image_short_side: photos are first scaled so that their short side is uniform in this range (no upscaling).
+        image_max_shift: largest camera pan over a photo along each axis, in HR pixels per frame.
+        image_max_zoom: largest zoom rate over a photo, relative change of scale per frame.
+        image_max_rotation: largest camera roll rate over a photo, in degrees per frame.
+        image_easing: photo camera paths at constant speed ("linear") or starting and stopping smoothly.
+        image_detail_tries: start positions drawn per photo clip; the one seeing the most detail is kept.
     """
 
     def __init__(
@@ -62,11 +79,23 @@ class VideoDataModule(L.LightningDataModule):
         predict_overlap: int = 4,
         train_cache: str | None = None,
         no_reference: bool = False,
+        train_images: str | None = None,
+        image_ratio: float = 0.0,
+        val_images: str | None = None,
+        val_clips_per_image: int = 2,
+        image_short_side: tuple[int, int] = (720, 1440),
+        image_max_shift: float = 3.0,
+        image_max_zoom: float = 0.01,
+        image_max_rotation: float = 0.2,
+        image_easing: Literal["linear", "ease_in_out"] = "linear",
+        image_detail_tries: int = 4,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["degradation"])
         self.degradation = degradation if degradation is not None else ClassicDegradation()
-        self.train_set: VideoClipDataset | PairCacheDataset | None = None
+        if not 0 <= image_ratio <= 1:
+            raise ValueError(f"data.image_ratio must be in [0, 1], got {image_ratio}")
+        self.train_set: Dataset | None = None
 
     def _records(self, path: str | None, role: str) -> list[dict]:
         if path is None:
@@ -83,6 +112,33 @@ class VideoDataModule(L.LightningDataModule):
             cache_frames=hp.cache_frames, **kwargs,
         )
 
+    def _image_dataset(self, path: str | None, role: str, train: bool, seed: int) -> ImageClipDataset:
+        hp = self.hparams
+        if path is None:
+            raise ValueError(f"data.{role}_images is not set: `make images` writes data/manifests/images_{role}.jsonl")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"photo manifest {path} not found: run `make images` (or set data.{role}_images)")
+        return ImageClipDataset(
+            read_manifest(path), hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple, train=train,
+            length=hp.samples_per_epoch, clips_per_image=hp.val_clips_per_image, seed=seed,
+            short_side=hp.image_short_side, max_shift=hp.image_max_shift, max_zoom=hp.image_max_zoom,
+            max_rotation=hp.image_max_rotation, easing=hp.image_easing, detail_tries=hp.image_detail_tries,
+            cache_images=hp.cache_frames,
+        )
+
+    def _train_clips(self) -> Dataset:
+        """Training clips of the videos, mixed with photo clips when ``image_ratio`` > 0."""
+        hp = self.hparams
+        if hp.image_ratio == 0:
+            if hp.train_images:
+                log.warning("data.train_images is set but data.image_ratio is 0: training uses no photo clips")
+            return self._dataset(hp.train_manifest, "train", True, hp.seed)
+        images = self._image_dataset(hp.train_images, "train", True, hp.seed)
+        if hp.image_ratio == 1:
+            return images
+        videos = self._dataset(hp.train_manifest, "train", True, hp.seed)
+        return MixedClipDataset(videos, images, hp.image_ratio, hp.seed)
+
     def _loader(self, dataset, **kwargs) -> DataLoader:
         hp = self.hparams
         return DataLoader(dataset, batch_size=hp.batch_size, num_workers=hp.num_workers,
@@ -91,6 +147,9 @@ class VideoDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
             if self.hparams.train_cache:
+                if self.hparams.image_ratio > 0:
+                    raise ValueError("data.image_ratio > 0 mixes photo clips into live-degraded training clips; "
+                                     "it cannot be combined with data.train_cache")
                 module = self.trainer.lightning_module if self.trainer is not None else None
                 codec = getattr(module, "codec", None)
                 self.train_set = PairCacheDataset(self.hparams.train_cache, codec, self.hparams.samples_per_epoch,
@@ -100,7 +159,7 @@ class VideoDataModule(L.LightningDataModule):
                     raise ValueError(f"the pair cache {self.hparams.train_cache} was made at scale {recipe['scale']}, "
                                      f"but data.scale is {self.hparams.scale}: they must agree")
             else:
-                self.train_set = self._dataset(self.hparams.train_manifest, "train", True, self.hparams.seed)
+                self.train_set = self._train_clips()
         sampler = StreamSampler(len(self.train_set))
         trainer = self.trainer
         if trainer is not None and trainer.ckpt_path is not None:
@@ -113,7 +172,14 @@ class VideoDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         # Evaluation clips use a seed of their own so that they never coincide with a training stream.
-        return self._loader(self._dataset(self.hparams.val_manifest, "val", False, self.hparams.seed + 1))
+        hp = self.hparams
+        if not hp.val_images:
+            return self._loader(self._dataset(hp.val_manifest, "val", False, hp.seed + 1))
+        images = self._image_dataset(hp.val_images, "val", False, hp.seed + 1)
+        if hp.val_manifest is None:
+            return self._loader(images)
+        # One loader: the held-out videos' clips, then the held-out photos' (the same item keys and shapes).
+        return self._loader(ConcatDataset([self._dataset(hp.val_manifest, "val", False, hp.seed + 1), images]))
 
     def test_dataloader(self) -> DataLoader:
         path = self.hparams.test_manifest or self.hparams.val_manifest

@@ -1,7 +1,8 @@
 """Rectified flow: path, loss, timestep samplers and the Euler sampler (pure functions)."""
 
 from gvr.flow.euler import euler_timesteps, sample_euler
-from gvr.flow.path import augment_condition, flow_matching_loss, interpolate, predict_x0, velocity_target
+from gvr.flow.source import FlowSource
+from gvr.flow.path import augment_condition, flow_matching_loss, interpolate, predict_x0, velocity_from_data, velocity_target
 from gvr.flow.timesteps import (
     DetailAwareTimesteps,
     LogitNormalTimesteps,
@@ -13,6 +14,7 @@ from gvr.flow.timesteps import (
 
 __all__ = [
     "DetailAwareTimesteps",
+    "FlowSource",
     "LogitNormalTimesteps",
     "ShiftedTimesteps",
     "TimestepSampler",
@@ -24,5 +26,6 @@ __all__ = [
     "predict_x0",
     "sample_euler",
     "shift_time",
+    "velocity_from_data",
     "velocity_target",
 ]

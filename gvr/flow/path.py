@@ -37,3 +37,14 @@ def flow_matching_loss(v_pred: Tensor, z0: Tensor, eps: Tensor) -> Tensor:
 def augment_condition(c: Tensor, s: Tensor, noise: Tensor) -> Tensor:
     """Noise augmentation of the LR condition: ``c_s = (1 - s) c + s eps'`` (same path as ``z_t``)."""
     return interpolate(c, noise, s)
+
+
+def velocity_from_data(state: Tensor, x0_hat: Tensor, t: Tensor, t_min: float = 0.05) -> Tensor:
+    """Velocity of a data ("x") prediction: ``(z_t - x0_hat) / max(t, t_min)``.
+
+    A network that predicts the clean sample instead of the velocity (JiT, "Back to Basics: Let Denoising
+    Generative Models Denoise", Li & He 2025) keeps a low-dimensional target even for large patches; trained
+    through this map with the velocity loss, the loss is the data error weighted by ``1 / max(t, t_min)^2``.
+    ``state`` and ``x0_hat`` must be in the same frame (both residuals of the anchor, or both absolute).
+    """
+    return (state - x0_hat) / _expand(t, state).clamp(min=t_min)

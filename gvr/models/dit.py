@@ -239,6 +239,9 @@ class SimpleGVR(nn.Module):
         spatial_op: attention operator of the spatial (per-frame) sub-layer; None means `FrameAttention`.
         temporal_op: attention operator of the 3D sub-layer; None means `FullAttention`.
         gradient_checkpointing: recompute each DiT block in backward instead of storing its activations.
+        cond_skip: add a zero-initialised 1x1x1 projection of the upsampled condition to the output, so the
+            latent upsampler's convolutions act as a CNN upscaler beside the transformer (fast to learn on CPU;
+            not in the paper).
     """
 
     _no_split_modules: ClassVar[list[str]] = ["DiTBlock"]  # FSDP wrap / checkpoint units
@@ -261,6 +264,7 @@ class SimpleGVR(nn.Module):
         spatial_op: AttentionOp | None = None,
         temporal_op: AttentionOp | None = None,
         gradient_checkpointing: bool = False,
+        cond_skip: bool = False,
     ):
         super().__init__()
         if dim % heads:
@@ -286,11 +290,15 @@ class SimpleGVR(nn.Module):
             DiTBlock(dim, heads, mlp_ratio, ffn, text_dim is not None, spatial_op, temporal_op, i) for i in range(depth)
         )
         self.final_layer = FinalLayer(dim, latent_channels * patch_volume)
+        self.skip = nn.Conv3d(self.cond_channels, latent_channels, 1) if cond_skip else None
         self.init_weights()
 
     def init_weights(self) -> None:
         """DiT initialisation (see `init_dit_weights`): the fresh model is the zero velocity field."""
         init_dit_weights(self, [self.t_embedder, self.s_embedder], self.blocks, self.final_layer)
+        if self.skip is not None:  # zero too: the fresh model stays the zero velocity field
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
 
     @classmethod
     def preset(cls, name: Literal["tiny", "1b"], **overrides: Any) -> "SimpleGVR":
@@ -311,6 +319,8 @@ class SimpleGVR(nn.Module):
         s: Tensor,
         text: Tensor | None = None,
         text_mask: Tensor | None = None,
+        ratio: tuple[float, float] | None = None,
+        offset: tuple[float, float] = (0.0, 0.0),
     ) -> Tensor:
         """Predict the velocity `eps - z0` at `z_t`.
 
@@ -321,6 +331,10 @@ class SimpleGVR(nn.Module):
             s: noise-augmentation level of `c`, `(B,)` in [0, 1].
             text: text-encoder features `(B, L, text_dim)`; required iff the model has `text_dim`.
             text_mask: `(B, L)`, True for tokens to attend to (each row needs at least one True).
+            ratio: HR / LR latent pixels per axis of the condition's resize; None stretches `c` onto the
+                whole HR grid (training, where the two match exactly). Set at inference, where the HR grid
+                covers a padded clip or a tile (`gvr.models.upsampler.resize_frames`).
+            offset: LR position (pixels) that the HR grid's top-left corner maps to.
 
         Returns:
             The velocity, `(B, latent_channels, T, H, W)`, in the dtype of the computation.
@@ -329,7 +343,8 @@ class SimpleGVR(nn.Module):
         T, H, W = z_t.shape[2:]
 
         # 1. Upsample the condition to the HR latent grid and stack it onto z_t.
-        x = torch.cat([z_t, self.upsampler(c, (H, W)).type_as(z_t)], dim=1)
+        up = self.upsampler(c, (H, W), ratio, offset).type_as(z_t)
+        x = torch.cat([z_t, up], dim=1)
 
         # 2. Pad to whole patches (replicating the border) and cut into tokens.
         x, grid = patchify(x, self.patch_size)
@@ -345,7 +360,8 @@ class SimpleGVR(nn.Module):
         x = run_blocks(self.blocks, x, emb, grid, rope, text, text_mask, self.gradient_checkpointing)
 
         # 5. Project to patches, reassemble the latent and crop the padding.
-        return unpatchify(self.final_layer(x, emb), grid, self.patch_size, (T, H, W))
+        v = unpatchify(self.final_layer(x, emb), grid, self.patch_size, (T, H, W))
+        return v if self.skip is None else v + self.skip(up)
 
     def _check_inputs(self, z_t: Tensor, t: Tensor, c: Tensor, s: Tensor, text: Tensor | None) -> None:
         """Raise ValueError naming the argument whose shape does not fit the model."""

@@ -1,0 +1,97 @@
+"""benchmarks/quality.py: GT / lossless LR clips, the three methods scored, table, JSON and previews written."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import moving_frames
+from PIL import Image
+
+from benchmarks import quality
+from gvr.data.manifest import write_manifest
+from gvr.data.video import read_video, write_video
+
+
+@pytest.fixture
+def sources(tmp_path):
+    """A 12-frame synthetic video (lossless) and a one-image manifest."""
+    video = tmp_path / "clip.mkv"
+    write_video(video, moving_frames(12, 48, 64, seed=3), fps=24)
+    image = tmp_path / "still.png"
+    Image.fromarray(moving_frames(1, 36, 44, seed=4)[0]).save(image)
+    manifest = tmp_path / "images.jsonl"
+    write_manifest([{"path": image.name}], manifest)  # relative to the manifest
+    return [str(video), str(manifest)]
+
+
+def test_fit_crop_gives_whole_lr_pixels():
+    assert quality.fit_crop((240, 240), (272, 640), 2.5) == (240, 240)
+    assert quality.fit_crop((241, 239), (272, 640), 2.5) == (240, 235)
+    assert quality.fit_crop((240, 240), (272, 640), 4) == (240, 240)
+    assert quality.fit_crop((500, 500), (272, 640), 2.5) == (270, 500)  # clamped to the source
+    h, w = quality.fit_crop((100, 100), (100, 100), 2.8)
+    assert (h / 2.8, w / 2.8) == (35, 35)
+
+
+def test_clips_are_spread_and_lr_is_lossless(sources, tmp_path):
+    assert quality.clip_starts(250, 9, 3) == [37, 121, 204]
+    clips = quality.make_clips(sources, 2.0, tmp_path / "work", clips=2, frames=4, crop=(40, 40), image_motion="static")
+    assert [c.name for c in clips] == ["clip_1", "clip_7", "still_still"]
+    assert [c.gt.shape for c in clips] == [(4, 40, 40, 3), (4, 40, 40, 3), (4, 36, 40, 3)]  # the image is 36 high
+    for clip in clips:
+        assert clip.lr.shape == (4, clip.gt.shape[1] // 2, clip.gt.shape[2] // 2, 3)
+        np.testing.assert_array_equal(read_video(clip.lr_path)[0], clip.lr)  # FFV1 gives back the exact uint8 frames
+    assert (clips[2].gt == clips[2].gt[:1]).all()  # a still image makes a static clip
+
+
+def test_photos_move_along_a_camera_path(sources, tmp_path):
+    pytest.importorskip("gvr.data.image_clips")
+    clips = quality.make_clips(sources[1:], 2.0, tmp_path, clips=2, frames=4, crop=(40, 40), seed=1)
+    assert [c.name for c in clips] == ["still_cam0", "still_cam1"]
+    for clip in clips:
+        assert clip.gt.shape == (4, 36, 40, 3) and clip.lr.shape == (4, 18, 20, 3)
+        np.testing.assert_array_equal(read_video(clip.lr_path)[0], clip.lr)
+
+
+def test_identity_beats_bicubic_and_lanczos(sources, tmp_path):
+    clips = quality.make_clips(sources[:1], 2.0, tmp_path, clips=1, frames=4, crop=(40, 40))
+    metrics = ("psnr", "ssim")
+    results = [quality.score_method(name, method, clips, metrics)
+               for name, method in (("identity", lambda c: c.gt), ("bicubic", quality.bicubic),
+                                    ("lanczos", quality.lanczos))]
+    ident, bic, lan = (r.mean for r in results)
+    assert math.isinf(ident["psnr"]) and ident["ssim"] == pytest.approx(1.0)
+    assert 10 < bic["psnr"] < 60 and 10 < lan["psnr"] < 60 and bic["ssim"] < 1 and lan["ssim"] < 1
+
+
+def test_parse_kw_types():
+    assert quality.parse_kw(["a=1", "b=0.5", "c=wavelet", "d=true", "e=none", "tile-overlap=4"]) == {
+        "a": 1, "b": 0.5, "c": "wavelet", "d": True, "e": None, "tile_overlap": 4}
+
+
+def test_benchmark_end_to_end(sources, tiny_vsr_ckpt, tmp_path, capsys):
+    out = tmp_path / "out"
+    summary = quality.main(["--ckpt", tiny_vsr_ckpt, "--steps", "1", "--sources", *sources, "--clips", "2",
+                            "--frames", "4", "--crop", "40", "--out", str(out), "--warmup", "0",
+                            "--upscale-kw", "overlap=1", "--image-motion", "static"])
+    printed = capsys.readouterr().out
+    assert "| method | PSNR (dB) | SSIM | VMAF | s/frame |" in printed
+    for row in ("| bicubic |", "| lanczos |", "| gvr (1 steps, overlap=1) |",
+                "- gvr (1 steps, overlap=1) - bicubic: PSNR"):
+        assert row in printed
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["methods"]) == {"bicubic", "lanczos", "U: bicubic a=-0.75", "gvr (1 steps, overlap=1)"}
+    gvr = saved["methods"]["gvr (1 steps, overlap=1)"]
+    assert len(gvr["clips"]) == 3 and gvr["mean"]["s_per_frame"] > 0 and len(gvr["by_source"]) == 2
+    assert {"psnr", "ssim", "vmaf"} <= set(gvr["mean"]) and summary["scale"] == 2.0
+    assert saved["deltas_vs_bicubic"]["gvr (1 steps, overlap=1)"]["psnr"] == pytest.approx(
+        gvr["mean"]["psnr"] - saved["methods"]["bicubic"]["mean"]["psnr"])
+    assert Image.open(out / "clip.png").size == (40 * 6, 40 + 16)  # LR | bicubic | lanczos | U | gvr | GT, label band
+    assert Image.open(out / "still.png").size == (40 * 6, 36 + 16)
+    assert (out / "table.md").read_text().count("|---|---|---|---|---|") == 1
+
+
+def test_unknown_upscale_keyword_is_refused(tmp_path):
+    with pytest.raises(TypeError, match="no colour_fix"):
+        quality.gvr_method(object(), tmp_path, colour_fix="wavelet")
