@@ -42,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, nargs="+", default=[120], help="GT crop H [W]")
     p.add_argument("--metrics", default="psnr,ssim,vmaf", help="comma-separated metrics")
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: each checkpoint's)")
+    p.add_argument("--chunk", type=int, default=None, help="frames per window (default: upscale's auto chunk)")
     p.add_argument("--upscale-kw", nargs="*", default=[], help="KEY=VALUE passed to upscale_video")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=0)
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for name, module in modules:
             for steps in args.steps:
-                method = gvr_method(module, tmp, steps, args.s, None, args.seed, **kw)
+                method = gvr_method(module, tmp, steps, args.s, args.chunk, args.seed, **kw)
                 results.append(score_method(f"{name}, {steps} step{'s' * (steps > 1)}", method, clips, metrics, warmup=0))
                 print(results[-1].name, {k: round(v, 3) for k, v in results[-1].mean.items()}, flush=True)
     table = format_table(results)
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(header)
     print(table)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"scale": scale, "ckpts": dict(ckpts), "steps": args.steps, "upscale_kw": kw, "table": table,
+    summary = {"scale": scale, "ckpts": dict(ckpts), "steps": args.steps, "chunk": args.chunk, "upscale_kw": kw, "table": table,
                "methods": {r.name: r.to_json() for r in results}, "seconds": time.perf_counter() - start}
     (out / "ablation.json").write_text(json.dumps(summary, indent=1))
     (out / "ablation.md").write_text(header + "\n\n" + table + "\n")
