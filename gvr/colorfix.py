@@ -11,12 +11,15 @@ input resized to the output size:
 Videos are ``(B, 3, T, H, W)`` in [-1, 1]; the reference has the output's size (e.g. bicubic of the input).
 """
 
+import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
+
+from gvr.models.upsampler import resize_frames
 
 ColorFix = Literal["none", "wavelet", "adain"]
 
@@ -47,7 +50,7 @@ def color_fix(output: Tensor, reference: Tensor, kind: ColorFix = "wavelet", lev
     out, ref = _frames(output), _frames(reference)
     if kind == "wavelet":
         # The low band must not reach past the frame: cap the dilation at the frame size.
-        levels = max(1, min(levels, int(torch.tensor(min(out.shape[-2:])).float().log2().floor())))
+        levels = max(1, min(levels, math.floor(math.log2(min(out.shape[-2:])))))
         fixed = out - wavelet_low(out, levels) + wavelet_low(ref, levels)
     elif kind == "adain":
         mean_o, std_o = out.mean((-2, -1), keepdim=True), out.std((-2, -1), keepdim=True)
@@ -56,3 +59,9 @@ def color_fix(output: Tensor, reference: Tensor, kind: ColorFix = "wavelet", lev
     else:
         raise ValueError(f"color_fix: kind must be 'none', 'wavelet' or 'adain', got {kind!r}")
     return rearrange(fixed.clamp(-1, 1), "(b t) c h w -> b c t h w", b=b).to(output.dtype)
+
+
+def color_fix_to_input(output: Tensor, lr: Tensor, kind: ColorFix = "wavelet") -> Tensor:
+    """``output`` corrected against bicubic of its LR input ``lr`` resized to the output's size."""
+    reference = resize_frames(lr.float(), tuple(output.shape[-2:]), mode="bicubic").clamp(-1, 1)
+    return color_fix(output, reference, kind)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from gvr.codecs.base import LatentCodec
-from gvr.colorfix import ColorFix, color_fix
+from gvr.colorfix import ColorFix, color_fix_to_input
 from gvr.flow import (
     TimestepSampler,
     UniformTimesteps,
@@ -29,7 +29,6 @@ from gvr.flow.source import FlowSource
 from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
 from gvr.metrics.image import FramePSNR, FrameSSIM
-from gvr.models.upsampler import resize_frames
 from gvr.models.from_base import vsr_weights_from_base
 from gvr.seeding import generator
 from gvr.text import TextEncoder
@@ -46,11 +45,6 @@ def training_noise_key(step: int, batch_idx: int, accumulate: int, rank: int) ->
     noise; every key is restored on resume (step and batch index), so resumed runs stay exact.
     """
     return step, batch_idx % max(1, accumulate), rank
-
-
-def color_fix_video(out: Tensor, lr: Tensor, kind: ColorFix) -> Tensor:
-    """``out`` colour-corrected against bicubic of its input ``lr`` (`gvr.colorfix.color_fix`)."""
-    return color_fix(out, resize_frames(lr.float(), tuple(out.shape[-2:]), mode="bicubic").clamp(-1, 1), kind)
 
 
 class VSRModule(CodecFlowModule):
@@ -279,7 +273,7 @@ class VSRModule(CodecFlowModule):
             out = self.codec.decode(z0.float())
         out = out[:, :, :t, : size[0], : size[1]].clamp(-1, 1)
         fix = self.hparams.color_fix if color_fix is None else color_fix
-        return color_fix_video(out, lr, fix) if fix != "none" else out
+        return color_fix_to_input(out, lr, fix) if fix != "none" else out
 
     @torch.no_grad()
     def upscale_latent(

@@ -100,7 +100,7 @@ def auto_chunk(module, frames: int, max_frames: int) -> int:
     return min(frames, getattr(module, "train_frames", None) or DEFAULT_CHUNK)
 
 
-def auto_overlap(chunk: int, align: int = 1) -> int:
+def auto_overlap(chunk: int) -> int:
     """Frames shared by neighbouring windows when not given: a quarter of the chunk (at least 1), 4 at 17."""
     return 0 if chunk < 2 else max(1, chunk // 4)
 

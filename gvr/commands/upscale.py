@@ -17,7 +17,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
     p.add_argument("--chunk", type=int, default=None,
                    help="frames per temporal chunk (default: the whole clip up to --max-frames for models trained with "
-                        "temporal units, else 17)")
+                        "temporal units, else the training clip length stored in the checkpoint, 17 if none)")
     p.add_argument("--max-frames", type=int, default=121, help="longest window for temporal-unit models")
     p.add_argument("--overlap", type=int, default=None,
                    help="frames shared by neighbouring chunks (cross-faded; default a quarter of the chunk)")

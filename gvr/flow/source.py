@@ -85,6 +85,3 @@ class FlowSource:
     def network_input(self, z_t: Tensor, anchor: Tensor | None) -> Tensor:
         """What the network sees of the state: ``z_t - U(c)`` with ``residual_input``, else ``z_t``."""
         return z_t - anchor if anchor is not None and self.residual_input else z_t
-
-    def describe(self) -> dict:
-        return {"anchor": self.anchor, "sigma": self.sigma, "resize": self.resize, "residual_input": self.residual_input}

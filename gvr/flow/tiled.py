@@ -64,9 +64,9 @@ def tiled(net: Callable[..., Tensor], tile: int, overlap: int, margin: int = 2) 
 
     def velocity(x: Tensor, t: Tensor, c: Tensor, s: Tensor, *extra, ratio: tuple[float, float] | None = None) -> Tensor:
         (hh, ww), (h, w) = x.shape[-2:], c.shape[-2:]
-        ratio = ratio if ratio is not None else (hh / h, ww / w)
         if h <= tile and w <= tile:
             return net(x, t, c, s, *extra, ratio=ratio)
+        ratio = ratio if ratio is not None else (hh / h, ww / w)
         out = torch.zeros_like(x)
         total = torch.zeros(hh, ww, dtype=x.dtype, device=x.device)
         for ya, yb, ha, hb, hb0, hb1, oy in _windows(h, hh, tile, overlap, ratio[0], margin):
