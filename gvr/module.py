@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from gvr.codecs.base import LatentCodec
 from gvr.colorfix import ColorFix, color_fix_to_input
+from gvr.distill.recipe import Distillation
 from gvr.flow import (
     TimestepSampler,
     UniformTimesteps,
@@ -33,7 +34,7 @@ from gvr.models.from_base import vsr_weights_from_base
 from gvr.seeding import generator
 from gvr.text import TextEncoder
 from gvr.upscale import output_size
-from gvr.training import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
+from gvr.training import CodecFlowModule, adamw_with_warmup, ema_copy, load_network_weights, read_network_weights
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class VSRModule(CodecFlowModule):
         text_encoder: caption features for a backbone with `text_dim` (`gvr.text`); captions come from the
             batches (`caption`, from the manifest), "" (the null prompt) where there is none. None: no text.
         caption_dropout: fraction of training captions replaced by the null prompt (paper: 10%).
+        distill: one-step distillation of a teacher checkpoint into this backbone (`gvr.distill.Distillation`,
+            ``gvr distill``); None trains the flow objective. The student stays an ordinary VSRModule checkpoint.
     """
 
     network_attr = "backbone"  # what the optimizer and EMA follow (CodecFlowModule)
@@ -111,6 +114,7 @@ class VSRModule(CodecFlowModule):
         init_from_base: str | None = None,
         text_encoder: TextEncoder | None = None,
         caption_dropout: float = 0.1,
+        distill: Distillation | None = None,
     ):
         super().__init__()
         if init_from and init_from_base:
@@ -143,6 +147,9 @@ class VSRModule(CodecFlowModule):
         self.ema = ema_copy(backbone, ema_decay)
         self.val_psnr, self.val_ssim = FramePSNR(), FrameSSIM()
         self.val_psnr_bicubic, self.val_ssim_bicubic = FramePSNR(), FrameSSIM()
+        self.distill = distill
+        if distill is not None:
+            self.val_psnr_teacher = FramePSNR()
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -155,9 +162,12 @@ class VSRModule(CodecFlowModule):
         return generator(self.hparams.seed, *keys, device=self.device)
 
     def latents(self, batch: dict) -> tuple[Tensor, Tensor]:
-        """HR latent ``z0`` and LR latent ``c`` of a batch: cached latents (``z``, ``c``) or encoded pixels."""
+        """HR latent ``z0`` and LR latent ``c`` of a batch: cached latents (``z``, ``c``) or encoded pixels.
+
+        Prep shards store ``z`` only: their LR clips are degraded live, then encoded here.
+        """
         if "z" in batch:
-            return batch["z"].float(), batch["c"].float()
+            return batch["z"].float(), batch["c"].float() if "c" in batch else self.encode(batch["lr"])
         return self.encode(batch["hr"]), self.encode(batch["lr"])
 
     def text(self, captions: Sequence[str] | None, batch: int, g: torch.Generator | None = None) -> tuple:
@@ -214,13 +224,40 @@ class VSRModule(CodecFlowModule):
         z0, c = self.latents(batch)
         accumulate = self.trainer.accumulate_grad_batches if self._trainer is not None else 1
         g = self._generator(*training_noise_key(self.global_step, batch_idx, accumulate, self.global_rank))
-        loss = self.flow_loss(z0, c, g, batch.get("caption"), batch.get("lr"))
+        if self.distill is not None:
+            loss, terms = self.distill.training_loss(self, z0, c, g, batch)
+            self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=z0.shape[0])
+        else:
+            loss = self.flow_loss(z0, c, g, batch.get("caption"), batch.get("lr"))
         self.log("train/loss", loss, prog_bar=True, batch_size=z0.shape[0])
         return loss
 
+    def configure_optimizers(self):
+        if self.distill is None:
+            return super().configure_optimizers()
+        hp = self.hparams
+        groups = self.distill.parameter_groups([p for p in self.backbone.parameters() if p.requires_grad], hp.lr)
+        return adamw_with_warmup(groups, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip each parameter group on its own (the student and a distillation discriminator do not share a norm)."""
+        if gradient_clip_val is None or len(optimizer.param_groups) == 1:
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        for group in optimizer.param_groups:
+            if gradient_clip_algorithm == "value":
+                torch.nn.utils.clip_grad_value_(group["params"], gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(group["params"], gradient_clip_val)
+
     def setup(self, stage: str) -> None:
-        if stage != "fit" or (self._trainer is not None and self.trainer.ckpt_path is not None):
+        resuming = self._trainer is not None and self.trainer.ckpt_path is not None
+        if stage == "fit" and self.distill is not None:  # the teacher is needed when resuming too
+            fresh = not resuming and not self.hparams.init_from and not self.hparams.init_from_base
+            self.distill.load_teacher(self, init_student=fresh and self.distill.init_from_teacher)
+        if stage != "fit" or resuming:
             return  # resuming: the checkpoint restores everything after setup
+        if self.distill is not None and self.distill.init_from_teacher and not (self.hparams.init_from or self.hparams.init_from_base):
+            return  # the student starts from the teacher
         targets = [m for m in (self.backbone, self.ema) if m is not None]
         if self.hparams.init_from:
             load_network_weights(self.hparams.init_from, "backbone", targets)
@@ -336,6 +373,11 @@ class VSRModule(CodecFlowModule):
         bicubic = resize_video(lr, size, "bicubic")
         for metric, pred in ((self.val_psnr, out), (self.val_ssim, out), (self.val_psnr_bicubic, bicubic), (self.val_ssim_bicubic, bicubic)):
             metric.update(pred, hr)
+        if getattr(self.distill, "teacher", None) is not None:  # distillation: the teacher on the same clips
+            ref = self.distill._teacher(self.device).upscale_clip(lr, size, steps=self.distill.teacher_steps, seed=batch_idx, captions=captions,
+                                       color_fix=self.hparams.color_fix)
+            self.val_psnr_teacher.update(ref, hr)
+            self.log("val/psnr_teacher", self.val_psnr_teacher, batch_size=hr.shape[0])
         self.log_dict(
             {"val/psnr": self.val_psnr, "val/ssim": self.val_ssim,
              "val/psnr_bicubic": self.val_psnr_bicubic, "val/ssim_bicubic": self.val_ssim_bicubic},

@@ -9,6 +9,8 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from gvr.strategies import FSDP2Strategy, require_single_file
+
 log = logging.getLogger(__name__)
 
 
@@ -46,6 +48,7 @@ def read_network_weights(path: str, prefix: str, option: str = "init_from") -> t
     Takes the checkpoint's EMA weights (``ema.*``) when it kept them, else ``{prefix}.*``. `option` names
     the config option in errors.
     """
+    require_single_file(path, option)
     if not Path(path).is_file():
         raise FileNotFoundError(f"{option}: checkpoint {path} not found (train the previous stage first)")
     try:
@@ -84,6 +87,7 @@ class CodecFlowModule(L.LightningModule):
     """
 
     network_attr: str = "network"
+    checkpoint_excludes: tuple[str, ...] = ("codec.",)  # state-dict prefixes kept out of checkpoints
 
     @property
     def trained_network(self) -> nn.Module:
@@ -99,6 +103,12 @@ class CodecFlowModule(L.LightningModule):
         super().optimizer_step(*args, **kwargs)
         if self.ema is not None:  # the step counter is already advanced: a pure function of progress
             ema_update(self.ema, self.trained_network, self.global_step, self.hparams.ema_decay)
+
+    def configure_model(self) -> None:
+        # Lightning's sharding hook: `gvr.strategies.FSDP2Strategy` shards the trained network and its EMA by the
+        # same plan (no rank holds a full EMA); every other strategy leaves the module whole.
+        if self._trainer is not None and isinstance(self.trainer.strategy, FSDP2Strategy):
+            self.trainer.strategy.shard([m for m in (self.trained_network, self.ema) if m is not None])
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -116,8 +126,10 @@ class CodecFlowModule(L.LightningModule):
         # The codec is frozen and rebuilt from its config (a VAE from its own path): keep its weights
         # out of every checkpoint.
         state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith("codec.")]:
+        for key in [k for k in state if k.startswith(self.checkpoint_excludes)]:
             del state[key]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "state_dict" not in checkpoint:  # a sharded checkpoint: the strategy loaded the weights itself
+            return
         checkpoint["state_dict"].update({f"codec.{k}": v for k, v in self.codec.state_dict().items()})

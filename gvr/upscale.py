@@ -79,25 +79,39 @@ class ChunkBlender:
 
 
 def uses_temporal_units(backbone) -> bool:
-    """True when the backbone's 3D attention works in temporal units (it then extends to any clip length)."""
-    from gvr.models.sparse_attention import TemporalUnitsAttention
+    """True when the backbone's 3D attention works in temporal units (it then extends to any clip length):
+    `TemporalUnitsAttention`, or 3D `SwinAttention` windows of a fixed number of frames."""
+    from gvr.models.sparse_attention import SwinAttention, TemporalUnitsAttention
 
-    return any(isinstance(m, TemporalUnitsAttention) for m in backbone.modules())
+    return any(isinstance(m, TemporalUnitsAttention) or (isinstance(m, SwinAttention) and m.frames is not None)
+               for m in backbone.modules())
 
 
 DEFAULT_CHUNK = 17  # the paper's training clip, for checkpoints that do not record theirs
 
 
-def auto_chunk(module, frames: int, max_frames: int) -> int:
-    """Frames a window: the whole clip (up to ``max_frames``) for temporal-unit models, else one training clip.
+WINDOW_TOKENS = 1 << 18  # HR tokens of one window of a temporal-unit model (~130 MB a float32 activation at dim 128)
 
-    The training clip length is the checkpoint's ``data.num_frames`` (``module.train_frames``, set by
-    :func:`gvr.checkpoints.load_gvr_module`): a full-attention model sees at inference the temporal context it
-    learned, not more.
+
+def auto_chunk(module, frames: int, max_frames: int, out_size: tuple[int, int] | None = None) -> int:
+    """Frames a window: the whole clip for temporal-unit models, else one training clip.
+
+    A temporal-unit model (its cost per frame is flat in clip length) takes up to ``max_frames`` frames, and
+    with ``out_size`` given no more than fit `WINDOW_TOKENS` HR tokens (at least one training clip), so memory
+    stays flat in video length and bounded in frame size. The training clip length is the checkpoint's
+    ``data.num_frames`` (``module.train_frames``, set by :func:`gvr.checkpoints.load_gvr_module`): a
+    full-attention model sees at inference the temporal context it learned, not more.
     """
+    trained = getattr(module, "train_frames", None)
     if uses_temporal_units(module.inference_net):
-        return min(frames, max_frames)
-    return min(frames, getattr(module, "train_frames", None) or DEFAULT_CHUNK)
+        chunk = min(frames, max_frames)
+        if out_size is not None:
+            f = module.codec.spatial_factor
+            _, ph, pw = getattr(module.inference_net, "patch_size", (1, 1, 1))
+            per_frame = math.ceil(out_size[0] / f / ph) * math.ceil(out_size[1] / f / pw)
+            chunk = min(chunk, max(trained or 1, WINDOW_TOKENS // per_frame))
+        return max(1, chunk)
+    return min(frames, trained or DEFAULT_CHUNK)
 
 
 def auto_overlap(chunk: int) -> int:
@@ -159,7 +173,8 @@ def upscale_video(
     :func:`output_size` pixels, the input's frame count and the input's frame rate.
 
     ``chunk`` None picks :func:`auto_chunk`: a model trained with temporal units takes the whole clip in one
-    window (up to ``max_frames``, beyond which windows overlap), others one training clip at a time.
+    window (up to ``max_frames`` and `WINDOW_TOKENS`, beyond which windows overlap), others one training clip
+    at a time.
     ``token_budget`` (HR tokens per frame) switches on spatial tiling, :func:`auto_tile`, when ``tile`` is unset.
     ``overlap`` None is :func:`auto_overlap`.
     ``prompt`` is the caption of a text-conditioned model (None: the null prompt); other models refuse one.
@@ -175,7 +190,7 @@ def upscale_video(
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
     scale = float(module.hparams.scale)
     out_h, out_w = output_size(info.height, info.width, scale)
-    chunk = chunk or auto_chunk(module, info.frames, max_frames)
+    chunk = chunk or auto_chunk(module, info.frames, max_frames, (out_h, out_w))
     overlap = min(auto_overlap(chunk) if overlap is None else overlap, chunk - 1)
     tile = tile or auto_tile(module, (out_h, out_w), (info.height, info.width), token_budget)
     plan = plan_chunks(info.frames, chunk, overlap, module.codec.temporal_factor)

@@ -110,6 +110,54 @@ def test_swin_equals_roll_and_mask_reference(grid: tuple[int, int, int], layer_i
     torch.testing.assert_close(out, masked_attention(q, k, v, same_region(torch.cat(keys, -1))))
 
 
+@pytest.mark.parametrize("window", [(3, 5), (4, 8)])
+@pytest.mark.parametrize("layer_index", [0, 1])
+def test_3d_swin_window_covering_the_frame_equals_full_attention(window: tuple[int, int], layer_index: int):
+    grid = (3, 3, 5)
+    q, k, v = qkv(grid)
+    out = SwinAttention(window, across_frames=True)(q, k, v, grid, layer_index)
+    torch.testing.assert_close(out, FullAttention()(q, k, v, grid, layer_index))
+
+
+@pytest.mark.parametrize("grid", [(3, 4, 8), (2, 5, 7), (1, 7, 3)])
+@pytest.mark.parametrize("layer_index", [0, 1])
+def test_3d_swin_equals_roll_and_mask_reference(grid: tuple[int, int, int], layer_index: int):
+    # As the 2D reference, without the frame in the region key: a window holds its patch of every frame.
+    window = (2, 4)
+    q, k, v = qkv(grid)
+    pos, keys = coords(grid), []
+    for axis, size in ((1, window[0]), (2, window[1])):
+        length = grid[axis]
+        shift = size // 2 if layer_index % 2 and length > size else 0
+        keys.append(shifted_partition(pos[:, axis], length, min(size, length), shift))
+    out = SwinAttention(window, across_frames=True)(q, k, v, grid, layer_index)
+    torch.testing.assert_close(out, masked_attention(q, k, v, same_region(torch.cat(keys, -1))))
+
+
+@pytest.mark.parametrize("t,frames", [(7, 3), (6, 3), (5, 2), (4, 4), (3, 5)])
+@pytest.mark.parametrize("layer_index", [0, 1])
+def test_3d_swin_with_temporal_units_equals_roll_and_mask_reference(t: int, frames: int, layer_index: int):
+    # Time is cut into units of `frames` frames, shifted by half a unit on odd layers, like space.
+    grid, window = (t, 5, 4), (2, 4)
+    q, k, v = qkv(grid)
+    pos, keys = coords(grid), []
+    unit = min(frames, t)
+    keys.append(shifted_partition(pos[:, 0], t, unit, unit // 2 if layer_index % 2 and t > unit else 0))
+    for axis, size in ((1, window[0]), (2, window[1])):
+        length = grid[axis]
+        shift = size // 2 if layer_index % 2 and length > size else 0
+        keys.append(shifted_partition(pos[:, axis], length, min(size, length), shift))
+    out = SwinAttention(window, across_frames=True, frames=frames)(q, k, v, grid, layer_index)
+    torch.testing.assert_close(out, masked_attention(q, k, v, same_region(torch.cat(keys, -1))))
+
+
+def test_swin_frames_needs_3d_windows():
+    with pytest.raises(ValueError, match="needs across_frames"):
+        SwinAttention((4, 4), frames=3)
+    with pytest.raises(ValueError, match=">= 1"):
+        SwinAttention((4, 4), across_frames=True, frames=0)
+
+
 # --- sparse local attention -------------------------------------------------------------------------
 
 

@@ -32,6 +32,11 @@ def _parse_config(config: Path) -> str:
 
         assert isinstance(load_spec(config), PairCacheSpec)
         return "pairs"
+    if config.name == "prep.yaml":  # the corpus-prep recipe, read by data_prep/prep_*.py
+        from gvr.data.prep.steps import PrepConfig, load_config
+
+        assert isinstance(load_config(config), PrepConfig)
+        return "prep"
     run = base.main if config.name == "base.yaml" else lightning_main
     with pytest.raises(SystemExit) as exit_info:
         run(["fit", "--config", str(config), "--print_config"])

@@ -49,6 +49,8 @@ OPS = [
     TemporalUnitsAttention(3),
     SwinAttention((2, 3)),
     SwinAttention((4, 8)),  # wider than the frame: one window of the whole axis
+    SwinAttention((2, 3), across_frames=True),
+    SwinAttention((2, 3), across_frames=True, frames=2),
     SparseLocalAttention((2, 3), top_k=2),
     SparseLocalAttention((3, 4), top_k=0),
 ]
@@ -56,7 +58,7 @@ OPS = [
 
 def op_id(op: AttentionOp) -> str:
     """Test id: the class name and its settings."""
-    return type(op).__name__ + "".join(f"-{getattr(op, k)}" for k in ("unit", "window", "block", "top_k") if hasattr(op, k))
+    return type(op).__name__ + "".join(f"-{getattr(op, k)}" for k in ("unit", "window", "across_frames", "frames", "block", "top_k") if hasattr(op, k))
 
 
 @pytest.mark.parametrize("op", OPS, ids=op_id)

@@ -295,3 +295,19 @@ def test_condition_skip_starts_at_zero_and_learns():
     assert torch.equal(v, torch.zeros_like(v))
     v.sum().backward()
     assert model.skip.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kernel,padding", [((3, 3, 3), (0, 1, 1)), ((2, 1, 3), (0, 0, 1)), ((1, 1, 1), (0, 0, 0))])
+def test_temporal_conv_equals_conv3d_forward_and_backward(kernel, padding):
+    from gvr.models.upsampler import temporal_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(4, 6, kernel, padding=padding).double()
+    x = torch.randn(2, 4, 5, 7, 9, dtype=torch.float64, requires_grad=True)
+    want = conv(x)
+    got = temporal_conv(conv, x)
+    torch.testing.assert_close(got, want)
+    gx, gw = torch.autograd.grad(got.square().sum(), (x, conv.weight))
+    wx, ww = torch.autograd.grad(want.square().sum(), (x, conv.weight))
+    torch.testing.assert_close(gx, wx)
+    torch.testing.assert_close(gw, ww)

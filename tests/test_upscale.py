@@ -74,17 +74,25 @@ def _vsr(temporal_op=None):
 
 
 def test_temporal_unit_models_take_the_whole_clip_in_one_window(tmp_path):
+    # Temporal units, or 3D Swin windows of a fixed number of frames: both extend to any clip length.
     from conftest import moving_frames
 
     from gvr.data.video import probe_video, write_video
-    from gvr.models import TemporalUnitsAttention
-    from gvr.upscale import auto_chunk, upscale_video
+    from gvr.models import SwinAttention, TemporalUnitsAttention
+    from gvr.upscale import auto_chunk, upscale_video, uses_temporal_units
 
     units, full = _vsr(TemporalUnitsAttention(unit=2)), _vsr()
+    assert uses_temporal_units(_vsr(SwinAttention((4, 4), across_frames=True, frames=3)).backbone)
+    assert not uses_temporal_units(_vsr(SwinAttention((4, 4), across_frames=True)).backbone)
     assert auto_chunk(units, 40, 121) == 40 and auto_chunk(units, 400, 121) == 121 and auto_chunk(full, 40, 121) == 17
     full.train_frames = 3  # what load_gvr_module reads from the checkpoint's data.num_frames
     assert auto_chunk(full, 40, 121) == 3 and auto_chunk(full, 2, 121) == 2
     full.train_frames = None
+    # Bounded by WINDOW_TOKENS HR tokens a window: 1024x1024 pixels are 256x256 = 65,536 tokens -> 4 frames.
+    assert auto_chunk(units, 40, 121, (1024, 1024)) == 4 and auto_chunk(units, 3, 121, (1024, 1024)) == 3
+    units.train_frames = 5  # never less than the training clip
+    assert auto_chunk(units, 40, 121, (4096, 4096)) == 5 and auto_chunk(units, 40, 121, (64, 64)) == 40
+    units.train_frames = None
     src = tmp_path / "in.mp4"
     write_video(src, moving_frames(23, 16, 16), fps=24, crf=0)
     summary = upscale_video(units, str(src), str(tmp_path / "u.mp4"), steps=1, progress=False)

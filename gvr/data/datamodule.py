@@ -1,5 +1,6 @@
 """VideoDataModule: train / val / test clip pairs from manifests, predict inputs from video files."""
 
+import json
 import logging
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from gvr.data.manifest import read_manifest
 from gvr.data.pair_cache import PairCacheDataset
 from gvr.data.predict import VideoChunkDataset
 from gvr.data.sampler import StreamSampler
+from gvr.data.shards import ShardClipDataset, ShardSampler
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ class VideoDataModule(L.LightningDataModule):
             ``hr_size / scale``, and only no-reference metrics are scored.
         train_cache: folder of a precomputed pair cache (``make pairs``) to train on instead of live-degraded
             clips (stage 2); validation still degrades the held-out clips live with ``degradation``.
+        train_shards: folder or URL prefix of prep shards (``make prep``: OUT/shards) to train on instead of
+            ``train_manifest``: no mp4 decoding; split over ranks and workers, resumed exactly (see
+            :mod:`gvr.data.shards`). Validation still reads ``val_manifest``.
+        shard_latents: use the HR latents stored in the shards (when they hold them; their codec must be the model's).
         cache_frames: keep decoded videos in memory (fast for the small embedded set).
         predict_inputs: LR videos that ``gvr predict`` upscales (one output file each).
         predict_chunk: frames per temporal window when predicting.
@@ -78,6 +84,8 @@ class VideoDataModule(L.LightningDataModule):
         predict_chunk: int = 17,
         predict_overlap: int = 4,
         train_cache: str | None = None,
+        train_shards: str | None = None,
+        shard_latents: bool = True,
         no_reference: bool = False,
         train_images: str | None = None,
         image_ratio: float = 0.0,
@@ -139,6 +147,22 @@ class VideoDataModule(L.LightningDataModule):
         videos = self._dataset(hp.train_manifest, "train", True, hp.seed)
         return MixedClipDataset(videos, images, hp.image_ratio, hp.seed)
 
+    def _shard_clips(self) -> ShardClipDataset:
+        """Training clips streamed from prep shards, one stream slot per (rank, dataloader worker)."""
+        hp = self.hparams
+        if hp.train_cache or hp.image_ratio > 0:
+            raise ValueError("data.train_shards cannot be combined with data.train_cache or data.image_ratio > 0")
+        world = self.trainer.world_size if self.trainer is not None else 1
+        dataset = ShardClipDataset(hp.train_shards, hp.num_frames, hp.hr_size, hp.scale, self.degradation,
+                                   world * max(1, hp.num_workers), hp.size_multiple, hp.samples_per_epoch, hp.seed,
+                                   latents=hp.shard_latents)
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        codec = getattr(module, "codec", None)
+        if dataset.latents and codec is not None and dataset.codec != json.loads(json.dumps(codec.describe())):
+            raise ValueError(f"the shards at {hp.train_shards} store latents of codec {dataset.codec}, but the model "
+                             f"uses {codec.describe()}: rebuild them with the model's codec or set data.shard_latents=false")
+        return dataset
+
     def _loader(self, dataset, **kwargs) -> DataLoader:
         hp = self.hparams
         return DataLoader(dataset, batch_size=hp.batch_size, num_workers=hp.num_workers,
@@ -146,7 +170,9 @@ class VideoDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
-            if self.hparams.train_cache:
+            if self.hparams.train_shards:
+                self.train_set = self._shard_clips()
+            elif self.hparams.train_cache:
                 if self.hparams.image_ratio > 0:
                     raise ValueError("data.image_ratio > 0 mixes photo clips into live-degraded training clips; "
                                      "it cannot be combined with data.train_cache")
@@ -160,7 +186,10 @@ class VideoDataModule(L.LightningDataModule):
                                      f"but data.scale is {self.hparams.scale}: they must agree")
             else:
                 self.train_set = self._train_clips()
-        sampler = StreamSampler(len(self.train_set))
+        if isinstance(self.train_set, ShardClipDataset):
+            sampler = ShardSampler(len(self.train_set), self.hparams.batch_size, self.hparams.num_workers)
+        else:
+            sampler = StreamSampler(len(self.train_set))
         trainer = self.trainer
         if trainer is not None and trainer.ckpt_path is not None:
             # Resuming: skip the batches of the current epoch that the checkpoint already trained on.

@@ -174,6 +174,24 @@ def _read_seeking(path: PathLike, start: int, num_frames: int | None) -> tuple[n
         return (np.stack(kept), _fps(stream, path)) if got == wanted else None
 
 
+def stream_info(path: PathLike) -> tuple[float, int, int, float | None]:
+    """Frame rate, width, height and declared duration (seconds; None if unknown) from a video's header.
+
+    Nothing is decoded (`probe_video` counts the frames). The duration is the video stream's, or the
+    container's when the video is its only stream; a truncated file may still declare its full length.
+
+    Raises:
+        VideoError: the file is missing, empty, unreadable or has no video stream.
+    """
+    with _open_video(path) as (container, stream):
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None and len(container.streams) == 1:
+            duration = container.duration / av.time_base
+        return _fps(stream, path), stream.codec_context.width, stream.codec_context.height, duration
+
+
 def iter_frames(path: PathLike, chunk: int) -> Iterator[np.ndarray]:
     """Decode lazily, yielding uint8 RGB arrays (T, H, W, 3) of `chunk` consecutive frames (the last may be shorter)."""
     if chunk < 1:

@@ -87,12 +87,22 @@ def temporal_units_flops(grid: Grid, heads: int, head_dim: int, unit: int, layer
     return total
 
 
-def swin_flops(grid: Grid, heads: int, head_dim: int, window: tuple[int, int], batch: int = 1) -> int:
-    """2D windows (padded to whole windows; a window never exceeds its axis); shifting costs nothing."""
+def swin_flops(
+    grid: Grid, heads: int, head_dim: int, window: tuple[int, int], batch: int = 1, across_frames: bool = False,
+    frames: int | None = None,
+) -> int:
+    """Windows (padded to whole windows; a window never exceeds its axis); shifting costs nothing.
+
+    2D windows of one frame, or with `across_frames` 3D windows holding the same patch of `frames` frames
+    (None: all `t`; time padded to whole units).
+    """
     t, h, w = grid
     p, r = min(window[0], h), min(window[1], w)
-    windows = t * math.ceil(h / p) * math.ceil(w / r)
-    return sdpa_flops(p * r, p * r, head_dim, heads, batch * windows)
+    patches = math.ceil(h / p) * math.ceil(w / r)
+    if across_frames:
+        unit = min(frames or t, t)
+        return sdpa_flops(unit * p * r, unit * p * r, head_dim, heads, batch * patches * math.ceil(t / unit))
+    return sdpa_flops(p * r, p * r, head_dim, heads, batch * t * patches)
 
 
 def sparse_local_flops(
@@ -114,7 +124,7 @@ def attention_flops(op: AttentionOp, grid: Grid, heads: int, head_dim: int, laye
         FullAttention: lambda: full_attention_flops(grid, heads, head_dim, batch),
         FrameAttention: lambda: frame_attention_flops(grid, heads, head_dim, batch),
         TemporalUnitsAttention: lambda: temporal_units_flops(grid, heads, head_dim, op.unit, layer_index, batch),
-        SwinAttention: lambda: swin_flops(grid, heads, head_dim, op.window, batch),
+        SwinAttention: lambda: swin_flops(grid, heads, head_dim, op.window, batch, op.across_frames, op.frames),
         SparseLocalAttention: lambda: sum(sparse_local_flops(grid, heads, head_dim, op.block, op.top_k, batch).values()),
     }
     if type(op) not in counters:

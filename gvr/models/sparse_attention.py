@@ -98,6 +98,12 @@ def _from_blocks(
     return rearrange(x, "b n t h w d -> b n (t h w) d")
 
 
+def _axis_labels(length: int, block: int, s: int, device: torch.device) -> Tensor:
+    """Labels along one axis rolled by `s` and padded to whole blocks: 0 body, 1 wrapped around, `PAD` padding."""
+    pos = torch.arange(length + (-length % block), device=device)
+    return torch.where(pos < length - s, 0, torch.where(pos < length, 1, PAD))
+
+
 def _region_labels(
     hw: tuple[int, int], size: tuple[int, int], device: torch.device, shift: tuple[int, int] = (0, 0)
 ) -> Tensor:
@@ -110,12 +116,8 @@ def _region_labels(
     no token attends across the wrap-around, and real tokens never see padding.
     """
 
-    def axis_labels(length: int, block: int, s: int) -> Tensor:
-        pos = torch.arange(length + (-length % block), device=device)
-        return torch.where(pos < length - s, 0, torch.where(pos < length, 1, PAD))
-
     (h, w), (p, r) = hw, size
-    lh, lw = axis_labels(h, p, shift[0])[:, None], axis_labels(w, r, shift[1])[None, :]
+    lh, lw = _axis_labels(h, p, shift[0], device)[:, None], _axis_labels(w, r, shift[1], device)[None, :]
     labels = torch.where((lh == PAD) | (lw == PAD), PAD, 2 * lh + lw)  # (I*P, J*R)
     return rearrange(labels, "(i p) (j r) -> (i j) (p r)", p=p, r=r)
 
@@ -167,36 +169,73 @@ class TemporalUnitsAttention(AttentionOp):
 
 
 class SwinAttention(AttentionOp):
-    """2D shifted-window attention within each frame (Swin): the paper's baseline for high resolution.
+    """Shifted-window attention (Swin): 2D windows within each frame, or 3D windows through the clip.
 
     Each frame is cut into windows of `window` (h, w) tokens; on odd layers the windows are shifted by
     half a window (cyclic roll + mask, then roll back). Frames not a multiple of the window are padded
     with masked tokens. An axis no longer than its window gets one window of the whole axis, unshifted.
+    Per frame (`across_frames` False) it is the paper's high-resolution baseline and a linear-cost
+    replacement of `FrameAttention`. With `across_frames` a window holds the same (h, w) patch of
+    `frames` consecutive frames (Video Swin): time is cut into units of `frames` frames (None: the whole
+    clip), shifted by half a unit on odd layers like the windows in space, so a linear-cost replacement of
+    `FullAttention` whose cost per frame stays flat in pixels and in clip length.
 
     Args:
         window: window size in tokens (h, w).
+        across_frames: windows span frames (3D) instead of one frame (2D).
+        frames: frames per 3D window (with `across_frames`); None takes the whole clip.
     """
 
-    def __init__(self, window: tuple[int, int] = (8, 8)):
+    def __init__(self, window: tuple[int, int] = (8, 8), across_frames: bool = False, frames: int | None = None):
         super().__init__()
         self.window = _check_pair("SwinAttention: window", window)
+        if frames is not None and (not across_frames or frames < 1):
+            raise ValueError(f"SwinAttention: frames ({frames}) needs across_frames and must be >= 1")
+        self.across_frames, self.frames = across_frames, frames
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, grid: tuple[int, int, int], layer_index: int) -> Tensor:
         self.check_grid(q, grid)
         b, t, hw = q.shape[0], grid[0], grid[1:]
         size = tuple(min(s, length) for s, length in zip(self.window, hw))
         shift = tuple(s // 2 if layer_index % 2 and length > s else 0 for s, length in zip(size, hw))
+        masked = any(shift) or any(length % s for s, length in zip(size, hw))
+        labels = _region_labels(hw, size, q.device, shift) if masked else None  # (g, l)
+        if not self.across_frames:
+            return self._frame_windows(q, k, v, grid, size, shift, labels)
 
-        # 1. Roll, pad and cut into windows; a mask only where the roll wraps or padding was added.
-        q, k, v = (
-            rearrange(_to_blocks(x, grid, size, shift), "b n (t g) l d -> (b t g) n l d", t=t) for x in (q, k, v)
-        )
+        # 3D windows: units of `unit` frames, shifted by half a unit on odd layers (roll + pad + mask in time too).
+        unit = min(self.frames or t, t)
+        tshift = unit // 2 if layer_index % 2 and t > unit else 0
+        tlabels = _axis_labels(t, unit, tshift, q.device)  # (u * unit,)
+        masked = masked or tshift > 0 or t % unit > 0
+
+        def into(x: Tensor) -> Tensor:  # (b, n, t*h*w, d) -> (b*g*u, n, unit*l, d)
+            x = rearrange(_to_blocks(x, grid, size, shift), "b n (t g) l d -> b n g t l d", t=t)
+            x = F.pad(x.roll(-tshift, dims=3) if tshift else x, (0, 0, 0, 0, 0, -t % unit))
+            return rearrange(x, "b n g (u f) l d -> (b g u) n (f l) d", f=unit)
+
+        q, k, v = (into(x) for x in (q, k, v))
         mask = None
-        if any(shift) or any(length % s for s, length in zip(size, hw)):
-            labels = _region_labels(hw, size, q.device, shift)  # (g, l)
-            mask = repeat(labels[:, :, None] == labels[:, None, :], "g l m -> (b t g) 1 l m", b=b, t=t)
+        if masked:  # a slot's label joins its space and time regions; PAD if either is padding
+            g = math.ceil(hw[0] / size[0]) * math.ceil(hw[1] / size[1])
+            space = labels if labels is not None else torch.zeros(g, size[0] * size[1], dtype=torch.long, device=q.device)
+            joint = torch.where((space[:, None, :] == PAD) | (tlabels[None, :, None] == PAD), PAD,
+                                space[:, None, :] + 4 * tlabels[None, :, None])  # (g, u*unit, l)
+            joint = rearrange(joint, "g (u f) l -> (g u) (f l)", f=unit)
+            mask = repeat(joint[:, :, None] == joint[:, None, :], "w l m -> (b w) 1 l m", b=b)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = rearrange(out, "(b g u) n (f l) d -> b n g (u f) l d", b=b, f=unit, u=len(tlabels) // unit)[:, :, :, :t]
+        out = out.roll(tshift, dims=3) if tshift else out
+        return _from_blocks(rearrange(out, "b n g t l d -> b n (t g) l d"), grid, size, shift)
 
-        # 2. Attend within windows, then undo the windows, padding and roll.
+    @staticmethod
+    def _frame_windows(q, k, v, grid, size, shift, labels) -> Tensor:
+        """2D windows: attend within each frame's windows (mask from the region `labels` where needed)."""
+        b, t = q.shape[0], grid[0]
+        q, k, v = (rearrange(_to_blocks(x, grid, size, shift), "b n (t g) l d -> (b t g) n l d", t=t) for x in (q, k, v))
+        mask = None
+        if labels is not None:
+            mask = repeat(labels[:, :, None] == labels[:, None, :], "g l m -> (b t g) 1 l m", b=b, t=t)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return _from_blocks(rearrange(out, "(b t g) n l d -> b n (t g) l d", b=b, t=t), grid, size, shift)
 

@@ -55,9 +55,27 @@ class Res3D(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map `x` `(B, in_channels, T, H, W)` to `(B, out_channels, T, H, W)`."""
-        h = self.conv1(causal_pad(F.silu(self.norm1(x))))
-        h = self.conv2(causal_pad(F.silu(self.norm2(h))))
+        h = temporal_conv(self.conv1, causal_pad(F.silu(self.norm1(x))))
+        h = temporal_conv(self.conv2, causal_pad(F.silu(self.norm2(h))))
         return self.skip(x) + h
+
+
+def temporal_conv(conv: nn.Conv3d, x: Tensor) -> Tensor:
+    """``conv(x)`` for a Conv3d without time padding; on CPU as one 2D convolution of each output frame.
+
+    CPU builds of torch run Conv3d through an unoptimised im2col kernel (``slow_conv3d``, about 7x slower than
+    the equivalent 2D convolution here); output frame ``i`` of a ``(kt, kh, kw)`` kernel is a 2D convolution
+    of input frames ``i .. i + kt - 1`` stacked in channels, with the kernel's time taps stacked the same way.
+    Same weights (the module is untouched), same result; CUDA keeps cuDNN's Conv3d.
+    """
+    kt = conv.kernel_size[0]
+    if x.is_cuda or conv.padding[0] != 0 or conv.stride[0] != 1 or conv.dilation[0] != 1 or conv.groups != 1:
+        return conv(x)
+    b = x.shape[0]
+    frames = rearrange(x.unfold(2, kt, 1), "b c t h w k -> (b t) (k c) h w")
+    weight = rearrange(conv.weight, "o i k p q -> o (k i) p q")
+    y = F.conv2d(frames, weight, conv.bias, stride=conv.stride[1:], padding=conv.padding[1:], dilation=conv.dilation[1:])
+    return rearrange(y, "(b t) o h w -> b o t h w", b=b)
 
 
 def causal_pad(x: Tensor) -> Tensor:

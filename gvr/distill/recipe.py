@@ -1,0 +1,215 @@
+"""One-step distillation of a trained gvr model (the teacher) into a student served with one Euler step.
+
+The student is the ``backbone`` of an ordinary :class:`gvr.module.VSRModule` whose ``distill`` argument holds
+this recipe; its checkpoint loads in ``gvr upscale``, ``gvr test`` and ``gvr score`` like any other, and
+needs no teacher file there (the teacher is read when training starts).
+
+Objective, for a batch of HR latents ``z0`` and LR latents ``c`` (all noise drawn from the batch's key):
+
+1. **Trajectory matching (ODE distillation).** Both models start from the same source sample
+   ``x1 = U(c) + sigma eps`` of the flow (`gvr.flow.FlowSource`). The teacher integrates its flow ODE with
+   ``teacher_steps`` Euler steps to ``z_T``; the student takes one step, ``z_S = x1 - v_S(x1, t=1)``; the
+   loss is ``|| z_S - z_T ||^2``. This is knowledge distillation of the probability-flow ODE (Luhman &
+   Luhman, "Knowledge Distillation in Iterative Generative Models for Improved Sampling Speed", 2021), the
+   one-step "distillation" stage of rectified flow on teacher pairs (Liu et al., "Flow Straight and Fast",
+   ICLR 2023). With an anchored, noise-free source (``sigma = 0``) and one teacher step it transfers the
+   teacher's function to a student of another attention pattern (windows instead of full attention).
+2. **Pixel loss through the decoder** against the ground truth: L1, plus `frequency_loss` and
+   `gradient_loss` (no downloaded weights), on ``decode(z_S)``.
+3. **Optional adversarial term** (``adversarial_weight > 0``): a small conditional video discriminator
+   trained here with the relativistic pairing loss and SeedVR2's approximated R1/R2 penalties (APT: Wang et
+   al., "SeedVR2: One-Step Video Restoration via Diffusion Adversarial Post-Training", 2025).
+
+One optimizer steps the student and the discriminator together (two parameter groups, each clipped on its
+own): the discriminator's loss sees the student's output detached, and the generator's adversarial loss
+runs the discriminator with detached parameters, so each loss moves only its own network and Lightning's
+automatic optimisation (accumulation, clipping, resume) applies unchanged.
+"""
+
+import logging
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from gvr.distill.losses import (
+    approximate_r1,
+    frequency_loss,
+    gradient_loss,
+    relativistic_d_loss,
+    relativistic_g_loss,
+)
+from gvr.flow import augment_condition, euler_timesteps, sample_euler
+from gvr.metrics.baselines import resize_video
+
+log = logging.getLogger(__name__)
+
+
+class Distillation(nn.Module):
+    """The one-step distillation recipe of a `VSRModule` (see the module docstring).
+
+    Args:
+        teacher: ``gvr fit`` checkpoint of the teacher (its EMA weights); read when training starts only.
+        teacher_steps: Euler steps of the teacher's ODE that give the target; None: the teacher's ``sample_steps``.
+        init_from_teacher: start the student (and its EMA) from the teacher's weights; the student may differ
+            from the teacher in its attention operators (they hold no weights), not in its shapes.
+        distill_weight: weight of the latent MSE between the student's one-step output and the teacher's.
+        pixel_weight: weight of the L1 loss of the decoded student output against the ground-truth pixels.
+        frequency_weight: weight of `frequency_loss` (decoded output against ground truth).
+        gradient_weight: weight of `gradient_loss` (decoded output against ground truth).
+        adversarial_weight: weight of the generator's relativistic GAN loss; 0 trains no discriminator.
+        discriminator: the discriminator (e.g. `gvr.distill.VideoDiscriminator`); needed when
+            ``adversarial_weight > 0``.
+        discriminator_lr: AdamW learning rate of the discriminator.
+        r1_weight: weight of the approximated R1 (real) and R2 (fake) penalties of the discriminator.
+        r1_sigma: noise standard deviation of the approximated penalties (pixels in [-1, 1]).
+        adversarial_start: optimizer step from which the generator feels the adversarial loss (the
+            discriminator trains from the start, so it is not random when it begins to push).
+    """
+
+    def __init__(
+        self,
+        teacher: str,
+        teacher_steps: int | None = None,
+        init_from_teacher: bool = True,
+        distill_weight: float = 1.0,
+        pixel_weight: float = 1.0,
+        frequency_weight: float = 0.1,
+        gradient_weight: float = 0.0,
+        adversarial_weight: float = 0.0,
+        discriminator: nn.Module | None = None,
+        discriminator_lr: float = 1e-4,
+        r1_weight: float = 1.0,
+        r1_sigma: float = 0.01,
+        adversarial_start: int = 0,
+    ):
+        super().__init__()
+        weights = dict(distill_weight=distill_weight, pixel_weight=pixel_weight, frequency_weight=frequency_weight,
+                       gradient_weight=gradient_weight, adversarial_weight=adversarial_weight, r1_weight=r1_weight)
+        if any(w < 0 for w in weights.values()):
+            raise ValueError(f"Distillation: loss weights must be >= 0, got {weights}")
+        if teacher_steps is not None and teacher_steps < 1:
+            raise ValueError(f"Distillation: teacher_steps must be >= 1, got {teacher_steps}")
+        if adversarial_weight > 0 and discriminator is None:
+            raise ValueError("Distillation: adversarial_weight > 0 needs a discriminator (gvr.distill.VideoDiscriminator)")
+        self.teacher_path, self.teacher_steps, self.init_from_teacher = teacher, teacher_steps, init_from_teacher
+        self.weights = weights
+        self.discriminator = discriminator if adversarial_weight > 0 else None
+        self.discriminator_lr, self.r1_sigma, self.adversarial_start = discriminator_lr, r1_sigma, adversarial_start
+        self.__dict__["teacher"] = None  # a plain attribute: never in the state dict, checkpoints or .to()
+
+    # ---- the teacher -------------------------------------------------------------------------------
+
+    def load_teacher(self, module, init_student: bool) -> None:
+        """Read the teacher next to the student ``module``; copy its weights into the student when ``init_student``.
+
+        The teacher must share the student's codec, scale and flow source (the same ``x1``): anything else is a
+        clear error, never a silent mismatch.
+        """
+        from gvr.checkpoints import load_gvr_module
+
+        teacher = load_gvr_module(self.teacher_path, "VSRModule", str(module.device))
+        teacher.requires_grad_(False).eval()
+        if teacher.codec.describe() != module.codec.describe():
+            raise ValueError(f"distill: the teacher {self.teacher_path} uses codec {teacher.codec.describe()}, the student "
+                             f"{module.codec.describe()}: they must share one latent space")
+        if abs(float(teacher.hparams.scale) - float(module.hparams.scale)) > 1e-6:
+            raise ValueError(f"distill: the teacher is a x{teacher.hparams.scale} model, the student x{module.hparams.scale}; "
+                             "set data.scale to the teacher's")
+        ts, ss = teacher.source, module.source
+        if (ts.anchor, ts.sigma, ts.resize) != (ss.anchor, ss.sigma, ss.resize):
+            raise ValueError(f"distill: the teacher's flow source (anchor {ts.anchor}, sigma {ts.sigma}, {ts.resize}) differs "
+                             f"from the student's ({ss.anchor}, {ss.sigma}, {ss.resize}); set model.source to the teacher's")
+        self.__dict__["teacher"] = teacher
+        if init_student:
+            state = teacher.inference_net.state_dict()
+            for net in (m for m in (module.backbone, module.ema) if m is not None):
+                try:
+                    net.load_state_dict(state, strict=True)
+                except RuntimeError as err:
+                    raise ValueError(f"distill: the student does not fit the teacher's weights ({str(err).splitlines()[0]} ...); "
+                                     "give it the teacher's backbone sizes or set init_from_teacher: false") from err
+            log.info("initialised the student from the teacher %s", self.teacher_path)
+
+    def _teacher(self, device: torch.device):
+        """The loaded teacher on ``device`` (Lightning moves the student after ``setup``; the teacher follows here)."""
+        if self.teacher is None:
+            raise RuntimeError("distill: the teacher is not loaded (it is read in setup('fit'))")
+        if self.teacher.device != device:
+            self.teacher.to(device)
+        return self.teacher
+
+    @torch.no_grad()
+    def teacher_latent(self, x1: Tensor, anchor: Tensor | None, c: Tensor, noise: Tensor, text: tuple = ()) -> Tensor:
+        """The teacher's ODE solution from the source sample ``x1`` (its own ``s_inference`` on the condition)."""
+        teacher = self._teacher(x1.device)
+        hp = teacher.hparams
+        b = x1.shape[0]
+        s = torch.full((b,), float(hp.s_inference), device=x1.device)
+        c_s = augment_condition(c, s, noise)
+        ts = euler_timesteps(self.teacher_steps or hp.sample_steps, hp.sample_shift, device=x1.device)
+
+        def v(x: Tensor, t: Tensor, c: Tensor, s: Tensor) -> Tensor:
+            return teacher.velocity(teacher.inference_net, teacher.source.network_input(x, anchor), t, c, s, *text)
+
+        return sample_euler(v, x1, ts, {"c": c_s, "s": s})
+
+    # ---- the objective -------------------------------------------------------------------------------
+
+    def training_loss(self, module, z0: Tensor, c: Tensor, g: torch.Generator, batch: dict) -> tuple[Tensor, dict]:
+        """Total loss of one batch for the student (and the discriminator) and its logged terms."""
+        w, dev = self.weights, z0.device
+        b = z0.shape[0]
+        eps = torch.randn(z0.shape, generator=g, device=dev)
+        noise = torch.randn(c.shape, generator=g, device=dev)
+        text = module.text(batch.get("caption"), b, g)
+        lr_pixels = batch.get("lr")
+        anchor = module.anchor(c, tuple(z0.shape[-2:]), None, lr_pixels)
+        x1 = module.source.start(anchor, eps)
+
+        # 1. One student step from t = 1 and the teacher's trajectory from the same x1.
+        s = torch.full((b,), float(module.hparams.s_inference), device=dev)
+        c_s = augment_condition(c, s, noise)
+        t1 = torch.ones(b, device=dev)
+        z_s = x1 - module.velocity(module.backbone, module.source.network_input(x1, anchor), t1, c_s, s, *text)
+        logs, total = {}, z0.new_zeros(())
+        if w["distill_weight"] > 0:
+            z_t = self.teacher_latent(x1, anchor, c, noise, text)
+            logs["distill"] = (z_s.float() - z_t.float()).square().mean()
+            total = total + w["distill_weight"] * logs["distill"]
+
+        # 2. Pixel terms through the decoder against the ground truth.
+        pixel_terms = ("pixel_weight", "frequency_weight", "gradient_weight", "adversarial_weight")
+        if any(w[k] > 0 for k in pixel_terms):
+            with torch.autocast(dev.type, enabled=False):
+                fake = module.codec.decode_with_grad(z_s.float())
+            hr = batch["hr"].float() if "hr" in batch else module.codec.decode(z0.float())
+            fake = fake[:, :, : hr.shape[2], : hr.shape[3], : hr.shape[4]]
+            for key, fn in (("pixel", lambda x, y: (x - y).abs().mean()), ("frequency", frequency_loss), ("gradient", gradient_loss)):
+                if w[f"{key}_weight"] > 0:
+                    logs[key] = fn(fake, hr)
+                    total = total + w[f"{key}_weight"] * logs[key]
+
+            # 3. The adversarial pair: the discriminator learns on detached fakes, the student through frozen copies.
+            if self.discriminator is not None:
+                lr = lr_pixels.float() if lr_pixels is not None else module.codec.decode(c.float())
+                cond = resize_video(lr[:, :, : hr.shape[2]], tuple(hr.shape[-2:]), "bicubic")
+                d = self.discriminator
+                real_logits = d(hr, cond)
+                logs["d"] = relativistic_d_loss(real_logits, d(fake.detach(), cond))
+                logs["r1"] = 0.5 * (approximate_r1(d, hr, self.r1_sigma, g, cond=cond)
+                                    + approximate_r1(d, fake.detach(), self.r1_sigma, g, cond=cond))
+                total = total + logs["d"] + w["r1_weight"] * logs["r1"]
+                if module.global_step >= self.adversarial_start:
+                    frozen = {k: p.detach() for k, p in d.named_parameters()}
+                    fake_logits = functional_call(d, frozen, (fake, cond))
+                    logs["adversarial"] = relativistic_g_loss(real_logits.detach(), fake_logits)
+                    total = total + w["adversarial_weight"] * logs["adversarial"]
+        return total, logs
+
+    def parameter_groups(self, student_params: list, lr: float) -> list[dict]:
+        """AdamW parameter groups: the student at ``lr``, the discriminator (if any) at ``discriminator_lr``."""
+        groups = [{"params": student_params, "lr": lr, "name": "student"}]
+        if self.discriminator is not None:
+            groups.append({"params": list(self.discriminator.parameters()), "lr": self.discriminator_lr, "name": "discriminator"})
+        return groups

@@ -1,0 +1,236 @@
+"""One-step distillation: the losses against their definitions, the discriminator, the recipe's checks, the student
+starting as the teacher, its loss falling, and `gvr distill` -> a checkpoint that `gvr upscale`, `gvr test` and
+`gvr score` treat like any other."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_cli_args
+
+from gvr.checkpoints import load_gvr_module
+from gvr.cli import lightning_main, main
+from gvr.data.video import probe_video
+from gvr.distill import (
+    Distillation,
+    VideoDiscriminator,
+    approximate_r1,
+    frequency_loss,
+    gradient_loss,
+    relativistic_d_loss,
+    relativistic_g_loss,
+)
+from gvr.module import VSRModule
+
+# The student of the tests: the tiny teacher's sizes with windowed attention (windows of 2x2 tokens: the
+# 12x16-token training crops hold several windows and their shifts).
+WINDOWED = ["--model.backbone.spatial_op", "gvr.models.SwinAttention", "--model.backbone.spatial_op.window", "[2, 2]",
+            "--model.backbone.temporal_op", "gvr.models.SwinAttention", "--model.backbone.temporal_op.window", "[2, 2]",
+            "--model.backbone.temporal_op.across_frames", "true"]
+
+
+def distill_args(tiny_data, log_dir: Path, teacher: str, steps: int, *extra: str) -> list[str]:
+    return tiny_cli_args(
+        tiny_data, log_dir, "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "1",
+        "--trainer.val_check_interval", str(steps), "--trainer.check_val_every_n_epoch", "null",
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        "--trainer.callbacks.dirpath", str(log_dir / "checkpoints"), "--trainer.callbacks.save_last", "true",
+        "--model.sample_steps", "1", "--model.val_sample_steps", "1", "--model.lr", "1e-3",
+        "--model.distill", "gvr.distill.Distillation", "--model.distill.teacher", teacher, *WINDOWED, *extra,
+    )
+
+
+# ---- losses ------------------------------------------------------------------------------------------------
+
+
+def test_frequency_loss_is_the_mean_spectral_distance():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 2, 3, 3, 8, 6, generator=g).unbind(0)
+    want = (torch.fft.rfft2(x, norm="ortho") - torch.fft.rfft2(y, norm="ortho")).abs().mean()
+    torch.testing.assert_close(frequency_loss(x, y), want)
+    assert frequency_loss(x, x) == 0
+    # A single-frequency difference of amplitude a: |FFT| is a * sqrt(HW) / 2 at the +-k bins (ortho norm).
+    h, w = 8, 8
+    wave = torch.cos(2 * math.pi * 2 * torch.arange(w) / w).expand(1, 1, 1, h, w)
+    bins = h * (w // 2 + 1)
+    torch.testing.assert_close(frequency_loss(wave, torch.zeros_like(wave)), torch.tensor(math.sqrt(h * w) / 2 / bins))
+    with pytest.raises(ValueError, match="shapes differ"):
+        frequency_loss(x, y[..., :4])
+
+
+def test_gradient_loss_ignores_a_constant_offset_and_sees_edges():
+    x = torch.zeros(1, 3, 2, 6, 6)
+    assert gradient_loss(x + 0.7, x) == 0
+    edge = x.clone()
+    edge[..., 3:] = 1.0  # a vertical edge: one column of unit horizontal differences out of 5
+    torch.testing.assert_close(gradient_loss(edge, x), torch.tensor(0.5 * (0 + 1 / 5)))
+
+
+def test_relativistic_losses_and_approximate_r1():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 0.0])
+    torch.testing.assert_close(relativistic_d_loss(real, fake), (torch.nn.functional.softplus(torch.tensor([-2.0, 0.0]))).mean())
+    torch.testing.assert_close(relativistic_g_loss(real, fake), (torch.nn.functional.softplus(torch.tensor([2.0, 0.0]))).mean())
+    x = torch.randn(2, 3, 2, 8, 8)
+    assert approximate_r1(lambda v: v.mean(dim=(1, 2, 3, 4)) * 0 + 1, x, 0.1) == 0  # constant D: no penalty
+    linear = lambda v: v.sum(dim=(1, 2, 3, 4))  # noqa: E731  D(x + s n) - D(x) = s * sum(n): variance s^2 N
+    g = torch.Generator().manual_seed(0)
+    r1 = approximate_r1(linear, torch.zeros(64, 3, 2, 8, 8), 0.1, g)
+    assert r1 == pytest.approx(0.01 * 3 * 2 * 8 * 8, rel=0.3)
+
+
+def test_video_discriminator_shapes_and_errors():
+    d = VideoDiscriminator((8, 16))
+    video = torch.randn(2, 3, 3, 32, 24)
+    assert d(video, torch.zeros_like(video)).shape == (2, 1, 3, 8, 6)
+    with pytest.raises(ValueError, match="needs `cond`"):
+        d(video)
+    assert VideoDiscriminator((8,), conditional=False)(video).shape == (2, 1, 3, 16, 12)
+    with pytest.raises(ValueError, match="positive"):
+        VideoDiscriminator(())
+
+
+def test_distillation_checks_its_settings():
+    with pytest.raises(ValueError, match=">= 0"):
+        Distillation("t.ckpt", pixel_weight=-1)
+    with pytest.raises(ValueError, match="teacher_steps"):
+        Distillation("t.ckpt", teacher_steps=0)
+    with pytest.raises(ValueError, match="needs a discriminator"):
+        Distillation("t.ckpt", adversarial_weight=0.1)
+    assert Distillation("t.ckpt", discriminator=VideoDiscriminator((4,))).discriminator is None  # unused: not built in
+
+
+# ---- the recipe on a module --------------------------------------------------------------------------------
+
+
+def student_like(teacher: VSRModule, distill: Distillation, window: tuple[int, int] = (64, 64)) -> VSRModule:
+    """A student with the teacher's sizes, Swin attention of `window` and the given recipe."""
+    from gvr.models import SimpleGVR, SwinAttention
+
+    net = teacher.backbone
+    backbone = SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8,
+                         spatial_op=SwinAttention(window), temporal_op=SwinAttention(window, across_frames=True))
+    assert sum(p.numel() for p in backbone.parameters()) == sum(p.numel() for p in net.parameters())
+    return VSRModule(backbone, teacher.codec, source=teacher.source, scale=teacher.hparams.scale, sample_steps=1,
+                     s_range=(0.0, 0.0), s_inference=teacher.hparams.s_inference, lr=1e-3, distill=distill)
+
+
+def batch_of(teacher: VSRModule, seed: int = 0) -> dict:
+    from gvr.metrics.baselines import resize_video
+
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(2, 3, 3, 6, 8, generator=g) * 1.6 - 0.8
+    hr = resize_video(coarse, (24, 32), "bilinear")  # smooth: the LR clip holds most of it
+    return {"hr": hr, "lr": resize_video(hr, (12, 16), "bicubic")}
+
+
+def test_student_windows_covering_the_clip_start_as_the_teacher(tiny_vsr_ckpt):
+    teacher = load_gvr_module(tiny_vsr_ckpt)
+    student = student_like(teacher, Distillation(tiny_vsr_ckpt, teacher_steps=1))
+    student.distill.load_teacher(student, init_student=True)
+    batch = batch_of(teacher)
+    z0, c = student.latents(batch)
+    loss, terms = student.distill.training_loss(student, z0, c, torch.Generator().manual_seed(1), batch)
+    # Windows wider than the grid are frame / full attention: the fresh student is the teacher, one step each.
+    assert terms["distill"] < 1e-10
+    assert torch.isfinite(loss) and set(terms) == {"distill", "pixel", "frequency"}
+
+
+def test_teacher_of_another_scale_or_source_is_refused(tiny_vsr_ckpt):
+    from gvr.flow import FlowSource
+
+    teacher = load_gvr_module(tiny_vsr_ckpt)
+    student = student_like(teacher, Distillation(tiny_vsr_ckpt))
+    student.hparams.scale = 4.0
+    with pytest.raises(ValueError, match="x2.0 model"):
+        student.distill.load_teacher(student, init_student=True)
+    student = student_like(teacher, Distillation(tiny_vsr_ckpt))
+    student.source = FlowSource(anchor="pixel", sigma=0.0)
+    with pytest.raises(ValueError, match="flow source"):
+        student.distill.load_teacher(student, init_student=True)
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        student_like(teacher, Distillation("nope.ckpt")).distill.load_teacher(student, init_student=True)
+
+
+def test_student_loss_falls_and_the_discriminator_learns_only_its_own_loss(tiny_vsr_ckpt):
+    torch.manual_seed(0)
+    teacher = load_gvr_module(tiny_vsr_ckpt)
+    recipe = Distillation(tiny_vsr_ckpt, teacher_steps=2, adversarial_weight=0.1, discriminator=VideoDiscriminator((8, 16)))
+    student = student_like(teacher, recipe, window=(2, 2))
+    recipe.load_teacher(student, init_student=True)
+    batch = batch_of(teacher)
+    z0, c = student.latents(batch)
+
+    # The discriminator's loss moves the discriminator only; the generator's adversarial loss the student only.
+    _, terms = recipe.training_loss(student, z0, c, torch.Generator().manual_seed(0), batch)
+    d_params, s_params = list(recipe.discriminator.parameters()), list(student.backbone.parameters())
+    grads = torch.autograd.grad(terms["d"] + terms["r1"], d_params + s_params, allow_unused=True)
+    assert all(gr is None or gr.abs().sum() == 0 for gr in grads[len(d_params):])
+    assert any(gr is not None and gr.abs().sum() > 0 for gr in grads[: len(d_params)])
+    grads = torch.autograd.grad(terms["adversarial"], d_params + s_params, allow_unused=True)
+    assert all(gr is None or gr.abs().sum() == 0 for gr in grads[: len(d_params)])
+    assert any(gr is not None and gr.abs().sum() > 0 for gr in grads[len(d_params):])
+
+    opt = torch.optim.AdamW(recipe.parameter_groups(s_params, 1e-2)[0]["params"], lr=1e-2)
+    student_loss = []
+    for step in range(25):  # the same batch and noise: the student's own terms must fall
+        _, terms = recipe.training_loss(student, z0, c, torch.Generator().manual_seed(0), batch)
+        own = terms["distill"] + terms["pixel"] + 0.1 * terms["frequency"]
+        opt.zero_grad()
+        own.backward()
+        opt.step()
+        student_loss.append(own.item())
+    # The teacher's target (from pure noise, 2 steps) and the ground truth pull apart: the sum falls to a compromise.
+    assert student_loss[-1] < 0.93 * student_loss[0], student_loss
+    assert all(b < a for a, b in zip(student_loss, student_loss[1:])), student_loss
+
+
+def test_gvr_distill_writes_a_student_that_upscale_test_and_score_take(tiny_data, tiny_vsr_ckpt, tmp_path, capsys):
+    log_dir = tmp_path / "distill"
+    from gvr.commands.distill import main as distill_main
+
+    cli = distill_main(distill_args(tiny_data, log_dir, tiny_vsr_ckpt, 4, "--model.distill.teacher_steps", "2",
+                                    "--model.distill.adversarial_weight", "0.05",
+                                    "--model.distill.discriminator", "gvr.distill.VideoDiscriminator",
+                                    "--model.distill.discriminator.channels", "[8, 16]"))
+    metrics = cli.trainer.callback_metrics
+    assert cli.trainer.global_step == 4
+    for key in ("train/distill", "train/pixel", "train/frequency", "train/d", "train/r1", "train/adversarial", "val/psnr_teacher"):
+        assert torch.isfinite(metrics[key]), key
+    ckpt = str(log_dir / "checkpoints" / "last.ckpt")
+    assert not any(k.startswith("distill.teacher") for k in torch.load(ckpt, weights_only=False)["state_dict"])
+
+    # gvr upscale: one step by default, the right size, frame count and range.
+    student = load_gvr_module(ckpt)
+    assert student.hparams.sample_steps == 1 and student.distill.teacher is None  # no teacher read to serve
+    lr = torch.rand(1, 3, 3, 20, 24) * 2 - 1
+    out = student.upscale_clip(lr, (40, 48))
+    assert out.shape == (1, 3, 3, 40, 48) and out.min() >= -1 and out.max() <= 1
+    up = tmp_path / "up.mp4"
+    main(["upscale", tiny_data["val_video"], "--ckpt", ckpt, "--output", str(up)])
+    src, dst = probe_video(tiny_data["val_video"]), probe_video(up)
+    assert (dst.width, dst.height, dst.frames) == (2 * src.width, 2 * src.height, src.frames)
+
+    # gvr score on its output, gvr test on the checkpoint.
+    capsys.readouterr()
+    from gvr.data.video import read_video, write_video
+
+    frames, fps = read_video(up)
+    ref = tmp_path / "ref.mp4"
+    write_video(ref, frames, fps=fps, crf=0)
+    main(["score", str(up), "--reference", str(ref), "--metrics", "psnr", "--no-progress"])
+    assert json.loads(capsys.readouterr().out)["metrics"]["psnr"] > 30  # against its own lossless re-encode
+
+    from test_benchmark import _test_args
+
+    lightning_main(_test_args(tiny_data, ckpt, tmp_path / "bench", tiny_data["val"]))
+    summary = json.loads((tmp_path / "bench" / "metrics.json").read_text())
+    assert "model" in summary["methods"] and summary["methods"]["model"]["mean"]["psnr"] > 0
+
+
+def test_gvr_distill_refuses_a_config_without_a_teacher(tiny_data, tmp_path):
+    from gvr.commands.distill import main as distill_main
+
+    with pytest.raises(ValueError, match="needs model.distill"):
+        distill_main(tiny_cli_args(tiny_data, tmp_path, "--trainer.max_steps", "1"))
