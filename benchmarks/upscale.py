@@ -20,6 +20,7 @@ its files or the ncnn package are absent.
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -149,7 +150,7 @@ def main() -> None:
         path = getattr(args, name)
         print(f"{name}: {path if Path(path).is_file() else 'random weights of ' + MODELS[name][1] + f' ({path} absent)'}")
     print(f"{args.frames} frames of a random clip, x4, {args.threads} threads, load average "
-          f"{' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} at the start\n")
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start\n")
     print("| method | input | output | steps | chunk | s / output frame | s / output megapixel | peak RSS (MB) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, side, steps in rows:

@@ -34,7 +34,7 @@ from gvr.models.from_base import vsr_weights_from_base
 from gvr.seeding import generator
 from gvr.text import TextEncoder
 from gvr.upscale import output_size
-from gvr.training import CodecFlowModule, adamw_with_warmup, ema_copy, load_network_weights, read_network_weights
+from gvr.training import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
 
 log = logging.getLogger(__name__)
 
@@ -232,12 +232,9 @@ class VSRModule(CodecFlowModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=z0.shape[0])
         return loss
 
-    def configure_optimizers(self):
-        if self.distill is None:
-            return super().configure_optimizers()
-        hp = self.hparams
-        groups = self.distill.parameter_groups([p for p in self.backbone.parameters() if p.requires_grad], hp.lr)
-        return adamw_with_warmup(groups, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
+    def optimizer_params(self) -> list:
+        params = super().optimizer_params()
+        return params if self.distill is None else self.distill.parameter_groups(params, self.hparams.lr)
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         """Clip each parameter group on its own (the student and a distillation discriminator do not share a norm)."""
@@ -250,14 +247,15 @@ class VSRModule(CodecFlowModule):
                 torch.nn.utils.clip_grad_norm_(group["params"], gradient_clip_val)
 
     def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
         resuming = self._trainer is not None and self.trainer.ckpt_path is not None
-        if stage == "fit" and self.distill is not None:  # the teacher is needed when resuming too
-            fresh = not resuming and not self.hparams.init_from and not self.hparams.init_from_base
-            self.distill.load_teacher(self, init_student=fresh and self.distill.init_from_teacher)
-        if stage != "fit" or resuming:
-            return  # resuming: the checkpoint restores everything after setup
-        if self.distill is not None and self.distill.init_from_teacher and not (self.hparams.init_from or self.hparams.init_from_base):
-            return  # the student starts from the teacher
+        from_teacher = (self.distill is not None and self.distill.init_from_teacher and not resuming
+                        and not (self.hparams.init_from or self.hparams.init_from_base))
+        if self.distill is not None:  # the teacher is needed when resuming too
+            self.distill.load_teacher(self, init_student=from_teacher)
+        if resuming or from_teacher:
+            return  # resuming: the checkpoint restores everything after setup; or the student starts as the teacher
         targets = [m for m in (self.backbone, self.ema) if m is not None]
         if self.hparams.init_from:
             load_network_weights(self.hparams.init_from, "backbone", targets)
@@ -334,22 +332,42 @@ class VSRModule(CodecFlowModule):
         pixels per axis (None: ``size`` over ``c``'s grid, edge to edge). ``lr_pixels`` are the LR pixels that
         ``c`` encodes, if known (the pixel anchor then needs no decode).
         """
-        hp = self.hparams
-        steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
         b = c.shape[0]
         anchor = self.anchor(c.float(), size, ratio, lr_pixels)
         z = self.source.start(anchor, self._frame_noise((b, self.codec.latent_channels, c.shape[2], *size), seed, frame_offset))
-        s_vec = torch.full((b,), s, device=self.device)
-        c_s = augment_condition(c.float(), s_vec, self._frame_noise(c.shape, seed + 1, frame_offset))
-        ts = euler_timesteps(steps, hp.sample_shift, device=self.device)
-        net = self.inference_net
-        velocity = tiled(net, tile, tile_overlap) if tile else net
-        text = self.text(captions, b)
+        net = tiled(self.inference_net, tile, tile_overlap) if tile else self.inference_net
+        return self.solve(z, anchor, c.float(), self._frame_noise(c.shape, seed + 1, frame_offset), steps, s,
+                          self.text(captions, b), net, ratio)
+
+    @torch.no_grad()
+    def solve(
+        self,
+        x1: Tensor,
+        anchor: Tensor | None,
+        c: Tensor,
+        cond_noise: Tensor,
+        steps: int | None = None,
+        s: float | None = None,
+        text: tuple = (),
+        net: nn.Module | None = None,
+        ratio: tuple[float, float] | None = None,
+    ) -> Tensor:
+        """Integrate the flow ODE from the source sample ``x1`` (``U(c)`` = ``anchor``) to ``t = 0`` with Euler steps.
+
+        The condition is ``c`` noise-augmented to level ``s`` with ``cond_noise``; ``steps`` and ``s`` default to
+        ``sample_steps`` and ``s_inference``, ``net`` to the inference weights. Sampling (:meth:`upscale_latent`)
+        and the distillation teacher's target (`gvr.distill.Distillation`) share it.
+        """
+        hp = self.hparams
+        steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
+        s_vec = torch.full((x1.shape[0],), float(s), device=x1.device)
+        c_s = augment_condition(c, s_vec, cond_noise)
+        net = self.inference_net if net is None else net
 
         def v(x: Tensor, tt: Tensor, c: Tensor, s: Tensor) -> Tensor:
-            return self.velocity(velocity, self.source.network_input(x, anchor), tt, c, s, *text, ratio=ratio)
+            return self.velocity(net, self.source.network_input(x, anchor), tt, c, s, *text, ratio=ratio)
 
-        return sample_euler(v, z, ts, {"c": c_s, "s": s_vec})
+        return sample_euler(v, x1, euler_timesteps(steps, hp.sample_shift, device=x1.device), {"c": c_s, "s": s_vec})
 
     def _frame_noise(self, shape: tuple[int, ...], seed: int, frame_offset: int) -> Tensor:
         """Gaussian noise whose latent frame ``k`` depends only on (seed, its last pixel frame)."""

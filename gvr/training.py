@@ -110,10 +110,13 @@ class CodecFlowModule(L.LightningModule):
         if self._trainer is not None and isinstance(self.trainer.strategy, FSDP2Strategy):
             self.trainer.strategy.shard([m for m in (self.trained_network, self.ema) if m is not None])
 
+    def optimizer_params(self) -> list:
+        """What AdamW steps: the trained network's parameters (subclasses may return parameter groups)."""
+        return [p for p in self.trained_network.parameters() if p.requires_grad]
+
     def configure_optimizers(self):
         hp = self.hparams
-        params = [p for p in self.trained_network.parameters() if p.requires_grad]
-        return adamw_with_warmup(params, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
+        return adamw_with_warmup(self.optimizer_params(), hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps)
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -90,6 +90,13 @@ def uses_temporal_units(backbone) -> bool:
 DEFAULT_CHUNK = 17  # the paper's training clip, for checkpoints that do not record theirs
 
 
+def hr_tokens(module, out_size: tuple[int, int]) -> int:
+    """Tokens of one HR output frame of ``out_size`` pixels in ``module``'s network (codec cells over patches)."""
+    f = module.codec.spatial_factor
+    _, ph, pw = getattr(module.inference_net, "patch_size", (1, 1, 1))
+    return math.ceil(out_size[0] / f / ph) * math.ceil(out_size[1] / f / pw)
+
+
 WINDOW_TOKENS = 1 << 18  # HR tokens of one window of a temporal-unit model (~130 MB a float32 activation at dim 128)
 
 
@@ -106,10 +113,7 @@ def auto_chunk(module, frames: int, max_frames: int, out_size: tuple[int, int] |
     if uses_temporal_units(module.inference_net):
         chunk = min(frames, max_frames)
         if out_size is not None:
-            f = module.codec.spatial_factor
-            _, ph, pw = getattr(module.inference_net, "patch_size", (1, 1, 1))
-            per_frame = math.ceil(out_size[0] / f / ph) * math.ceil(out_size[1] / f / pw)
-            chunk = min(chunk, max(trained or 1, WINDOW_TOKENS // per_frame))
+            chunk = min(chunk, max(trained or 1, WINDOW_TOKENS // hr_tokens(module, out_size)))
         return max(1, chunk)
     return min(frames, trained or DEFAULT_CHUNK)
 
@@ -121,13 +125,9 @@ def auto_overlap(chunk: int) -> int:
 
 def auto_tile(module, out_size: tuple[int, int], lr_size: tuple[int, int], token_budget: int | None) -> int | None:
     """LR-latent tile side keeping a tile's HR tokens per frame within ``token_budget`` (None: no tiling needed)."""
-    if token_budget is None:
+    if token_budget is None or hr_tokens(module, out_size) <= token_budget:
         return None
-    f = module.codec.spatial_factor
     _, ph, pw = getattr(module.inference_net, "patch_size", (1, 1, 1))
-    tokens = math.ceil(out_size[0] / f / ph) * math.ceil(out_size[1] / f / pw)
-    if tokens <= token_budget:
-        return None
     ratio = max(out_size[0] / lr_size[0], out_size[1] / lr_size[1])  # HR pixels per LR pixel
     return max(4, math.floor(math.sqrt(token_budget) * max(ph, pw) / ratio))
 

@@ -38,6 +38,16 @@ def shifted_partition(pos: Tensor, length: int, window: int, shift: int) -> Tens
     return torch.stack([(pos - shift) % length // window, (pos < shift).long()], -1)
 
 
+def window_keys(grid: tuple[int, int, int], window: tuple[int, int], layer_index: int) -> list[Tensor]:
+    """The shifted-window partition keys of every token along height and width (half-window shift on odd layers)."""
+    pos, keys = coords(grid), []
+    for axis, size in ((1, window[0]), (2, window[1])):
+        length = grid[axis]
+        shift = size // 2 if layer_index % 2 and length > size else 0
+        keys.append(shifted_partition(pos[:, axis], length, min(size, length), shift))
+    return keys
+
+
 def same_region(keys: Tensor) -> Tensor:
     """`(N, N)`: True where two tokens have equal region keys `(N, K)`."""
     return (keys[:, None] == keys[None]).all(-1)
@@ -101,11 +111,7 @@ def test_swin_window_covering_the_frame_equals_frame_attention(window: tuple[int
 def test_swin_equals_roll_and_mask_reference(grid: tuple[int, int, int], layer_index: int):
     window = (2, 4)
     q, k, v = qkv(grid)
-    pos, keys = coords(grid), [coords(grid)[:, :1]]
-    for axis, size in ((1, window[0]), (2, window[1])):
-        length = grid[axis]
-        shift = size // 2 if layer_index % 2 and length > size else 0
-        keys.append(shifted_partition(pos[:, axis], length, min(size, length), shift))
+    keys = [coords(grid)[:, :1], *window_keys(grid, window, layer_index)]  # the frame, then the windows
     out = SwinAttention(window)(q, k, v, grid, layer_index)
     torch.testing.assert_close(out, masked_attention(q, k, v, same_region(torch.cat(keys, -1))))
 
@@ -125,11 +131,7 @@ def test_3d_swin_equals_roll_and_mask_reference(grid: tuple[int, int, int], laye
     # As the 2D reference, without the frame in the region key: a window holds its patch of every frame.
     window = (2, 4)
     q, k, v = qkv(grid)
-    pos, keys = coords(grid), []
-    for axis, size in ((1, window[0]), (2, window[1])):
-        length = grid[axis]
-        shift = size // 2 if layer_index % 2 and length > size else 0
-        keys.append(shifted_partition(pos[:, axis], length, min(size, length), shift))
+    keys = window_keys(grid, window, layer_index)
     out = SwinAttention(window, across_frames=True)(q, k, v, grid, layer_index)
     torch.testing.assert_close(out, masked_attention(q, k, v, same_region(torch.cat(keys, -1))))
 
@@ -143,10 +145,7 @@ def test_3d_swin_with_temporal_units_equals_roll_and_mask_reference(t: int, fram
     pos, keys = coords(grid), []
     unit = min(frames, t)
     keys.append(shifted_partition(pos[:, 0], t, unit, unit // 2 if layer_index % 2 and t > unit else 0))
-    for axis, size in ((1, window[0]), (2, window[1])):
-        length = grid[axis]
-        shift = size // 2 if layer_index % 2 and length > size else 0
-        keys.append(shifted_partition(pos[:, axis], length, min(size, length), shift))
+    keys += window_keys(grid, window, layer_index)
     out = SwinAttention(window, across_frames=True, frames=frames)(q, k, v, grid, layer_index)
     torch.testing.assert_close(out, masked_attention(q, k, v, same_region(torch.cat(keys, -1))))
 

@@ -39,7 +39,7 @@ from gvr.distill.losses import (
     relativistic_d_loss,
     relativistic_g_loss,
 )
-from gvr.flow import augment_condition, euler_timesteps, sample_euler
+from gvr.flow import augment_condition
 from gvr.metrics.baselines import resize_video
 
 log = logging.getLogger(__name__)
@@ -139,20 +139,9 @@ class Distillation(nn.Module):
             self.teacher.to(device)
         return self.teacher
 
-    @torch.no_grad()
     def teacher_latent(self, x1: Tensor, anchor: Tensor | None, c: Tensor, noise: Tensor, text: tuple = ()) -> Tensor:
         """The teacher's ODE solution from the source sample ``x1`` (its own ``s_inference`` on the condition)."""
-        teacher = self._teacher(x1.device)
-        hp = teacher.hparams
-        b = x1.shape[0]
-        s = torch.full((b,), float(hp.s_inference), device=x1.device)
-        c_s = augment_condition(c, s, noise)
-        ts = euler_timesteps(self.teacher_steps or hp.sample_steps, hp.sample_shift, device=x1.device)
-
-        def v(x: Tensor, t: Tensor, c: Tensor, s: Tensor) -> Tensor:
-            return teacher.velocity(teacher.inference_net, teacher.source.network_input(x, anchor), t, c, s, *text)
-
-        return sample_euler(v, x1, ts, {"c": c_s, "s": s})
+        return self._teacher(x1.device).solve(x1, anchor, c, noise, self.teacher_steps, text=text)
 
     # ---- the objective -------------------------------------------------------------------------------
 
