@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan base pairs stage2 generate test test-slow benchmark-upscale benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data clean
+.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ test-slow: $(BIN)/gvr ## run only the slow tests (DDP, paper-size forward, ...)
 
 benchmark-upscale: $(BIN)/gvr ## s/frame and peak memory of `gvr upscale` (one-step student, teacher at 1-50 steps) and Real-ESRGAN x4plus (if fetched)
 	$(BIN)/python benchmarks/upscale.py
+
+benchmark-gpu: $(BIN)/gvr ## frames/s of one-step upscaling to 1080p on a CUDA GPU: tiny student and teacher, 1b preset on the Wan VAE
+	$(BIN)/python benchmarks/gpu.py --whole
 
 benchmark-data: samples ## clips/s of each prep step, training samples/s from mp4s vs shards (with/without latents), peak memory
 	$(BIN)/python benchmarks/data.py

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
@@ -164,6 +165,7 @@ def upscale_video(
     token_budget: int | None = None,
     prompt: str | None = None,
     color_fix: str | None = None,
+    precision: str = "32",
     progress: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -180,7 +182,10 @@ def upscale_video(
     ``prompt`` is the caption of a text-conditioned model (None: the null prompt); other models refuse one.
     ``color_fix`` ("none", "wavelet", "adain"; None: the checkpoint's ``color_fix``) corrects colour against
     the bicubic input (`gvr.colorfix`).
+    ``precision`` "bf16" runs the network under bfloat16 autocast (the codec's decode stays float32), "32" in float32.
     """
+    if precision not in ("32", "bf16"):
+        raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
     if prompt is not None and getattr(module, "text_encoder", None) is None:
         raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
     info = probe_video(source)
@@ -200,9 +205,10 @@ def upscale_video(
     with VideoWriter(output, info.fps, out_w, out_h, crf=crf, overwrite=overwrite) as writer:
         for k, (start, lr) in enumerate(windows((f for block in iter_frames(source, chunk) for f in block), plan)):
             x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
-            hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
-                                     tile_overlap=tile_overlap, captions=None if prompt is None else [prompt],
-                                     color_fix=color_fix)
+            with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
+                                         tile_overlap=tile_overlap, captions=None if prompt is None else [prompt],
+                                         color_fix=color_fix)
             frames = tensor_to_frames(hr[0].cpu()).astype(np.float32)
             next_start = plan[k + 1][0] if k + 1 < len(plan) else None
             done = blender.add(start, frames, next_start)
@@ -213,7 +219,7 @@ def upscale_video(
     bar.close()
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
             "frames": info.frames, "fps": info.fps, "chunks": len(plan), "chunk": chunk, "tile": tile, "scale": scale,
-            "overlap": overlap, "prompt": prompt}
+            "overlap": overlap, "prompt": prompt, "precision": precision}
 
 
 def load_module(ckpt: str, device: str = "cpu"):

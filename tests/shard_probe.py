@@ -11,15 +11,18 @@ from gvr.codecs import PatchCodec
 
 
 class ShardProbe(L.Callback):
-    """Writes ``rank{r}.json`` into ``out`` at the end of fit: this rank's loss at each step, and how many
-    parameters of the trained network and of its EMA this rank holds (its shard) against their total."""
+    """Writes ``rank{r}.json`` into ``out`` at the end of fit: this rank's loss and dataset indices at each step,
+    and how many parameters of the trained network and of its EMA this rank holds (its shard) against their total."""
 
     def __init__(self, out: str):
         self.out = Path(out)
         self.losses: dict[int, float] = {}
+        self.indices: dict[int, list[int]] = {}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.losses[trainer.global_step] = float(outputs["loss"].detach().float())
+        if isinstance(batch, dict) and "index" in batch:
+            self.indices[trainer.global_step] = [int(i) for i in batch["index"]]
 
     def on_train_end(self, trainer, pl_module) -> None:
         from torch.distributed.tensor import DTensor
@@ -33,7 +36,7 @@ class ShardProbe(L.Callback):
                 "sharded": all(isinstance(p, DTensor) for p in params),
             }
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps({"losses": self.losses, "held": held}))
+        (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps({"losses": self.losses, "indices": self.indices, "held": held}))
 
 
 class WeightedPatchCodec(PatchCodec):

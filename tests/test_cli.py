@@ -1,6 +1,7 @@
 """The gvr command: help, every config parses, fit, exact resume, checkpoint -> upscale."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,11 +58,16 @@ def test_configs_exist():
     assert any(c.name == "stage1.yaml" for c in CONFIGS)
 
 
-def test_fit_fast_dev_run(tiny_data, tmp_path):
-    cli = lightning_main(["fit", *tiny_cli_args(tiny_data, tmp_path, "--trainer.fast_dev_run", "2")])
+def test_fit_fast_dev_run(tiny_data, tmp_path, capsys):
+    cli = lightning_main(["fit", *tiny_cli_args(tiny_data, tmp_path, "--trainer.fast_dev_run", "2",
+                                                "--trainer.callbacks+=gvr.metrics.callbacks.StepTimer",
+                                                "--trainer.callbacks.skip", "1")])
     assert cli.trainer.global_step == 2
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     assert "val/psnr" in cli.trainer.callback_metrics and "val/psnr_bicubic" in cli.trainer.callback_metrics
+    # StepTimer: the step time is logged and its mean over the steps after the first is printed at the end.
+    assert cli.trainer.callback_metrics["perf/step_seconds"] > 0
+    assert re.search(r"StepTimer: 2 steps, [0-9.]+ s/step over the last 1 \(first: [0-9.]+ s\)", capsys.readouterr().out)
 
 
 def test_fit_bf16_mixed_with_gradient_checkpointing(tiny_data, tmp_path):

@@ -1,7 +1,9 @@
 """`make prep` on a folder of good and bad synthetic videos: split, measure, filter, shard; training reads the shards."""
 
+import contextlib
 import io
 import json
+import logging
 import shutil
 import tarfile
 from pathlib import Path
@@ -253,6 +255,27 @@ def _batches(dataset, sampler, epochs=(0,)):
     return out
 
 
+@contextlib.contextmanager
+def _http_server(root: Path):
+    """Serve ``root`` over HTTP on a free local port for the duration of the block; yields the base URL."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_shard_stream_resumes_exactly_and_splits_ranks_and_workers(prepped):
     folder = str(prepped["out"] / "shards")
     dataset = ShardClipDataset(folder, 3, (24, 24), 2, BicubicDownsample(), slots=2, size_multiple=4, length=12)
@@ -268,6 +291,13 @@ def test_shard_stream_resumes_exactly_and_splits_ranks_and_workers(prepped):
     # A URL prefix (here file://; https:// and pipe: go through the same webdataset.gopen) reads the same items.
     url = ShardClipDataset("file://" + folder, 3, (24, 24), 2, BicubicDownsample(), slots=2, size_multiple=4, length=12)
     torch.testing.assert_close(url[5]["hr"], dataset[5]["hr"], rtol=0, atol=0)
+    # Over HTTP (a local server; webdataset fetches http(s):// URLs with curl), the same items again.
+    if shutil.which("curl"):
+        with _http_server(prepped["out"]) as base:
+            http = ShardClipDataset(base + "/shards", 3, (24, 24), 2, BicubicDownsample(), slots=2, size_multiple=4,
+                                    length=12)
+            for i in (0, 5, 11):
+                torch.testing.assert_close(http[i]["hr"], dataset[i]["hr"], rtol=0, atol=0)
     # Two ranks of one worker each: disjoint shards in a round, and the same items as one rank would see.
     ranks = [ShardSampler(8, 2, workers=1, rank=r, world=2) for r in range(2)]
     two = ShardClipDataset(folder, 3, (24, 24), 2, BicubicDownsample(), slots=2, size_multiple=4, length=8)
@@ -290,7 +320,7 @@ def test_fit_from_shards(prepped, tiny_data, tmp_path):
     assert cli.trainer.global_step == 2 and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
 
 
-def test_fit_from_shards_resumes_exactly(prepped, tiny_data, tmp_path):
+def test_fit_from_shards_resumes_exactly(prepped, tiny_data, tmp_path, caplog):
     from conftest import tiny_cli_args
 
     from gvr.cli import lightning_main
@@ -309,3 +339,22 @@ def test_fit_from_shards_resumes_exactly(prepped, tiny_data, tmp_path):
     a, b = full.model.state_dict(), resumed.model.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    # The checkpoint records the stream's layout; resuming with more loader workers (other stream slots) says so.
+    last = str(Path(part.trainer.checkpoint_callback.dirpath) / "last.ckpt")
+    assert torch.load(last, weights_only=False)["VideoDataModule"]["stream_layout"] == {
+        "batch_size": 2, "world_size": 1, "num_workers": 1}
+    with caplog.at_level(logging.WARNING, logger="gvr.data.datamodule"):
+        fit(tmp_path / "part", 6, "--ckpt_path", last, "--data.num_workers", "2")
+    assert "num_workers 1 -> 2" in caplog.text and "not exactly" in caplog.text
+
+
+@pytest.mark.slow
+def test_two_ranks_train_from_shards_on_their_own_streams(prepped, tiny_data, tmp_path):
+    from test_sharded import _fit
+
+    probe = _fit(tiny_data, tmp_path, "ddp", 3, "--data.train_shards", str(prepped["out"] / "shards"))
+    # One loader worker a rank: 2 stream slots, rank r reads slot r (index = position * slots + slot).
+    for rank in (0, 1):
+        seen = [i for step in probe[rank]["indices"].values() for i in step]
+        assert len(seen) == 3 * 2 and all(i % 2 == rank for i in seen), (rank, seen)
+    assert not set(probe[0]["indices"]["1"]) & set(probe[1]["indices"]["1"])

@@ -128,3 +128,42 @@ def test_checkpoint_records_the_training_clip_length(tmp_path):
             "datamodule_hyper_parameters": {"num_frames": 5}, "pytorch-lightning_version": "2.5.0"}
     torch.save(ckpt, tmp_path / "m.ckpt")
     assert load_gvr_module(str(tmp_path / "m.ckpt")).train_frames == 5
+
+
+def test_bf16_precision_stays_close_to_float32_and_unknown_precision_is_refused(tmp_path):
+    import numpy as np
+    import torch
+    from conftest import moving_frames
+
+    from gvr.data.video import read_video, write_video
+    from gvr.upscale import upscale_video
+
+    torch.manual_seed(0)
+    module = _vsr()
+    with torch.no_grad():  # a fresh DiT outputs v = 0 exactly; perturb it so that the network's precision shows
+        for p in module.inference_net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    src = tmp_path / "in.mp4"
+    write_video(src, moving_frames(5, 16, 16), fps=24, crf=0)
+    runs = {}
+    for precision in ("32", "bf16"):
+        out = tmp_path / f"{precision}.mkv"  # FFV1: lossless, so only the network's precision differs
+        summary = upscale_video(module, str(src), str(out), steps=1, progress=False, precision=precision)
+        assert summary["precision"] == precision
+        runs[precision] = read_video(out)[0].astype(np.float64)
+    assert runs["bf16"].shape == runs["32"].shape == (5, 32, 32, 3)  # x2
+    diff = np.abs(runs["bf16"] - runs["32"])
+    assert 0 < diff.mean() < 2.0, diff.mean()  # bfloat16 rounding changes some levels, by little
+    with pytest.raises(ValueError, match="precision"):
+        upscale_video(module, str(src), str(tmp_path / "x.mkv"), precision="fp16", progress=False)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message shown on machines without a GPU")
+def test_gpu_benchmark_says_it_needs_a_gpu():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    run = subprocess.run([sys.executable, str(script), "--rows", "student"], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "needs a CUDA GPU" in run.stderr

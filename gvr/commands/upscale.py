@@ -32,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--precision", choices=["32", "bf16"], default="32",
+                   help="network precision: bf16 autocast (fast on GPUs with bfloat16 tensor cores) or float32")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     return p
 
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
                                 overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
                                 tile_overlap=args.tile_overlap, color_fix=args.color_fix, overwrite=args.overwrite, max_frames=args.max_frames,
-                                token_budget=args.token_budget, prompt=args.prompt)
+                                token_budget=args.token_budget, prompt=args.prompt,
+                                precision=args.precision)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))

@@ -197,7 +197,32 @@ class VideoDataModule(L.LightningDataModule):
             # checkpoint was written in on_train_batch_end).
             done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
             sampler.resume_at(trainer.current_epoch, done, self.hparams.batch_size)
+            self._check_layout()
         return self._loader(self.train_set, sampler=sampler, drop_last=True)
+
+    def stream_layout(self) -> dict:
+        """What the training stream's order depends on besides the step: the batch size, the ranks and, for
+        shards (one stream slot per loader worker), the dataloader workers."""
+        layout = {"batch_size": self.hparams.batch_size, "world_size": self.trainer.world_size if self.trainer else 1}
+        if self.hparams.train_shards:
+            layout["num_workers"] = max(1, self.hparams.num_workers)
+        return layout
+
+    def state_dict(self) -> dict:
+        return {"stream_layout": self.stream_layout()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._saved_layout = state.get("stream_layout")
+
+    def _check_layout(self) -> None:
+        """Warn when a resumed run streams with another layout than its checkpoint: it goes on with valid
+        clips, but not with the batches an uninterrupted run would have seen."""
+        saved, now = getattr(self, "_saved_layout", None), self.stream_layout()
+        changed = [f"{k} {saved.get(k)} -> {v}" for k, v in now.items() if saved is not None and saved.get(k) != v]
+        if changed:
+            log.warning("resuming with another data layout than the checkpoint's (%s): training goes on with new "
+                        "clips, but not exactly where the interrupted run stopped; keep these settings to resume "
+                        "exactly", ", ".join(changed))
 
     def val_dataloader(self) -> DataLoader:
         # Evaluation clips use a seed of their own so that they never coincide with a training stream.

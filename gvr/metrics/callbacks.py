@@ -45,3 +45,43 @@ class ValidationPreview(L.Callback):
             folder = Path(trainer.log_dir) / "previews"
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(sheet).save(folder / f"step_{step:07d}.png")
+
+
+class StepTimer(L.Callback):
+    """Prints seconds per optimizer step and peak accelerator memory when training ends (rank 0).
+
+    The first ``skip`` steps (compilation, allocator and data-loader warm-up) are left out of the mean. Also logs
+    ``perf/step_seconds`` every step. ``gvr fit ... --trainer.callbacks+=gvr.metrics.callbacks.StepTimer``.
+    """
+
+    def __init__(self, skip: int = 2):
+        self.skip = skip
+        self.times: list[float] = []
+        self._start: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        import time
+
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        import time
+
+        if self._start is None:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        self.times.append(time.perf_counter() - self._start)
+        pl_module.log("perf/step_seconds", self.times[-1], on_step=True, on_epoch=False, rank_zero_only=True)
+
+    @rank_zero_only
+    def on_train_end(self, trainer, pl_module) -> None:
+        timed = self.times[self.skip :] or self.times
+        if not timed:
+            return
+        mean = sum(timed) / len(timed)
+        peak = torch.cuda.max_memory_allocated(pl_module.device) / 2**30 if pl_module.device.type == "cuda" else float("nan")
+        print(f"StepTimer: {len(self.times)} steps, {mean:.3f} s/step over the last {len(timed)} "
+              f"(first: {self.times[0]:.2f} s), peak accelerator memory {peak:.1f} GiB", flush=True)
