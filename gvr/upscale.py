@@ -46,37 +46,63 @@ def plan_chunks(frames: int, chunk: int, overlap: int, align: int = 1) -> list[t
 class ChunkBlender:
     """Accumulates overlapping chunk outputs with linear cross-fade weights and releases finished frames.
 
-    ``add(start, frames, next_start)`` takes the HR frames ``(n, H, W, 3)`` float of the window that
-    begins at ``start``; frames before ``next_start`` (the next window's start, or None at the end) can
-    no longer change and are returned as uint8 in order.
+    ``add(start, frames, next_start)`` takes the HR frames ``(n, H, W, 3)`` (uint8, or float in [0, 255]) of the
+    window that begins at ``start``; frames before ``next_start`` (the next window's start, or None at the end)
+    can no longer change and are returned as uint8 in order. Only frames that two windows share are held, as
+    float weighted sums; a frame that one window alone covers passes straight through (a uint8 frame untouched),
+    so a video upscaled in one window costs no float copy at all.
     """
 
     def __init__(self) -> None:
         self.base = 0  # absolute index of the first frame held
-        self.sum: np.ndarray | None = None
+        self.sum: np.ndarray | None = None  # weighted sums of the held (shared) frames
         self.weight: np.ndarray | None = None
         self.prev_end = 0
+
+    def _accumulate(self, at: int, frames: np.ndarray, w: np.ndarray) -> None:
+        if not len(frames):
+            return
+        if self.sum is None or not len(self.sum):
+            self.base, self.sum, self.weight = at, np.zeros((0, *frames.shape[1:]), np.float32), np.zeros(0, np.float32)
+        grow = at + len(frames) - self.base - len(self.sum)
+        if grow > 0:
+            self.sum = np.concatenate([self.sum, np.zeros((grow, *frames.shape[1:]), np.float32)])
+            self.weight = np.concatenate([self.weight, np.zeros(grow, np.float32)])
+        lo = at - self.base
+        self.sum[lo : lo + len(frames)] += frames * w[:, None, None, None]
+        self.weight[lo : lo + len(frames)] += w
+
+    def _release(self, upto: int) -> list[np.ndarray]:
+        """The held frames before absolute index ``upto``, blended, as a list of at most one uint8 array."""
+        k = 0 if self.sum is None else max(0, min(upto - self.base, len(self.sum)))
+        if k == 0:
+            return []
+        done = self.sum[:k] / self.weight[:k, None, None, None]
+        self.sum, self.weight, self.base = self.sum[k:], self.weight[k:], self.base + k
+        return [_to_uint8(done)]
 
     def add(self, start: int, frames: np.ndarray, next_start: int | None) -> np.ndarray:
         n = len(frames)
         end = start + n
-        before = max(0, self.prev_end - start)  # frames shared with the previous window
-        after = max(0, end - next_start) if next_start is not None else 0
+        cut = end if next_start is None else min(end, next_start)  # frames before `cut` are finished after this add
+        before = min(n, max(0, self.prev_end - start))  # frames shared with earlier windows
+        after = end - cut  # frames shared with later windows
         w = ramp_weights(n, before, after).numpy()
-        if self.sum is None:
-            self.base, self.sum, self.weight = start, np.zeros((0, *frames.shape[1:]), np.float32), np.zeros(0, np.float32)
-        grow = end - self.base - len(self.sum)
-        if grow > 0:
-            self.sum = np.concatenate([self.sum, np.zeros((grow, *frames.shape[1:]), np.float32)])
-            self.weight = np.concatenate([self.weight, np.zeros(grow, np.float32)])
-        lo = start - self.base
-        self.sum[lo : lo + n] += frames * w[:, None, None, None]
-        self.weight[lo : lo + n] += w
+        alone = max(before, n - after)  # frames [before, alone) of this window: weight exactly 1, nobody else's
+        self._accumulate(start, frames[:before], w[:before])
+        out = self._release(start + before if alone > before else cut)
+        if alone > before:
+            mid = frames[before:alone]
+            out.append(mid if mid.dtype == np.uint8 else _to_uint8(mid))
+        self._accumulate(start + alone, frames[alone:], w[alone:])
         self.prev_end = end
-        cut = (next_start if next_start is not None else end) - self.base
-        done = self.sum[:cut] / self.weight[:cut, None, None, None]
-        self.sum, self.weight, self.base = self.sum[cut:], self.weight[cut:], self.base + cut
-        return np.clip(np.rint(done), 0, 255).astype(np.uint8)
+        if len(out) == 1:
+            return out[0]
+        return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:]), np.uint8)
+
+
+def _to_uint8(frames: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
 def uses_temporal_units(backbone) -> bool:
@@ -209,7 +235,7 @@ def upscale_video(
                 hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
                                          tile_overlap=tile_overlap, captions=None if prompt is None else [prompt],
                                          color_fix=color_fix)
-            frames = tensor_to_frames(hr[0].cpu()).astype(np.float32)
+            frames = tensor_to_frames(hr[0].cpu())
             next_start = plan[k + 1][0] if k + 1 < len(plan) else None
             done = blender.add(start, frames, next_start)
             writer.write(done)

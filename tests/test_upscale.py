@@ -47,6 +47,39 @@ def test_blender_is_exact_on_consistent_chunks_and_releases_in_order():
     np.testing.assert_array_equal(result, np.clip(np.rint(video), 0, 255).astype(np.uint8))
 
 
+@pytest.mark.parametrize("chunk,overlap", [(6, 2), (6, 4), (5, 1), (4, 3)])  # (6, 4), (4, 3): frames in 3 windows
+def test_blender_equals_the_weighted_mean_of_the_windows_and_holds_only_shared_frames(chunk, overlap):
+    from gvr.flow.tiled import ramp_weights
+
+    rng = np.random.default_rng(1)
+    plan = plan_chunks(23, chunk, overlap)
+    outputs = [rng.integers(0, 256, size=(e - s, 2, 3, 3), dtype=np.uint8) for s, e in plan]  # windows disagree
+    total, weight = np.zeros((23, 2, 3, 3), np.float64), np.zeros(23)
+    for k, ((s, e), frames) in enumerate(zip(plan, outputs)):
+        before = plan[k - 1][1] - s if k else 0
+        after = e - plan[k + 1][0] if k + 1 < len(plan) else 0
+        w = ramp_weights(e - s, max(0, before), max(0, after)).double().numpy()
+        total[s:e] += frames * w[:, None, None, None]
+        weight[s:e] += w
+    reference = np.clip(np.rint(total / weight[:, None, None, None]), 0, 255).astype(np.uint8)
+    for dtype in (np.uint8, np.float32):
+        blender, out = ChunkBlender(), []
+        for k, ((s, e), frames) in enumerate(zip(plan, outputs)):
+            nxt = plan[k + 1][0] if k + 1 < len(plan) else None
+            out.append(blender.add(s, frames.astype(dtype), nxt))
+            assert out[-1].dtype == np.uint8
+            assert blender.sum is None or len(blender.sum) <= (e - nxt if nxt is not None else 0)  # only shared frames
+        result = np.concatenate(out).astype(int)
+        assert result.shape == reference.shape and np.abs(result - reference).max() <= 1  # float32 vs float64 sums
+
+
+def test_blender_passes_a_single_window_through_untouched():
+    frames = np.random.default_rng(2).integers(0, 256, size=(7, 4, 4, 3), dtype=np.uint8)
+    blender = ChunkBlender()
+    out = blender.add(0, frames, None)
+    assert np.shares_memory(out, frames) and np.array_equal(out, frames) and blender.sum is None  # no copy at all
+
+
 def test_blender_crossfades_linearly_across_a_seam():
     blender = ChunkBlender()
     first = blender.add(0, np.zeros((6, 1, 1, 3), np.float32), next_start=3)

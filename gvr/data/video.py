@@ -328,5 +328,6 @@ def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
     """Float video (3, T, H, W) in [-1, 1] -> uint8 RGB frames (T, H, W, 3); clamps, then rounds."""
     if x.ndim != 4 or x.shape[0] != 3:
         raise ValueError(f"tensor_to_frames: expected (3, T, H, W), got {tuple(x.shape)}")
-    pixels = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pixels = x.detach().float().clamp(-1, 1)  # a new tensor: the steps below work in place on it (1080p clips are large)
+    pixels = pixels.add_(1).mul_(127.5).round_().to(torch.uint8)
     return rearrange(pixels, "c t h w -> t h w c").cpu().numpy()
