@@ -17,8 +17,9 @@
    (skipped with a message where its files are absent; ``make realesrgan`` fetches them), Real-ESRGAN x4plus
    through ncnn on the CPU (`gvr.metrics.realesrgan`, ``--threads`` threads): at x4 directly, at any other scale
    (2.5, 2.8) x4 and then Lanczos down to the GT size.
-4. Per clip PSNR and SSIM on RGB (`gvr.metrics.image`, scikit-image's definitions) and VMAF (`gvr.metrics.vmaf`),
-   then the mean over clips; s/frame is the wall time of the upscale alone (gvr: the ``upscale_video`` call, LR
+4. Per clip PSNR and SSIM on RGB (`gvr.metrics.image`, scikit-image's definitions), VMAF (`gvr.metrics.vmaf`)
+   and the 4-pixel grid score of the output (`gvr.metrics.image.grid_energy`: a pattern repeating every 4 pixels,
+   the seams of 4x4-pixel tokens, which raises VMAF while it spoils the frame), then the mean over clips; s/frame is the wall time of the upscale alone (gvr: the ``upscale_video`` call, LR
    decode and FFV1 encode included; scoring and reading the output back excluded).
 
 Writes ``results.json``, ``table.md`` and one ``<source>.png`` (LR nearest | bicubic | lanczos | gvr ... | GT,
@@ -49,7 +50,7 @@ from gvr.data.video import frames_to_tensor, probe_video, read_video, tensor_to_
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_SOURCES = ("data/samples/bikes.mp4", "data/manifests/images_val.jsonl")
-DEFAULT_METRICS = ("psnr", "ssim", "vmaf")
+DEFAULT_METRICS = ("psnr", "ssim", "vmaf", "grid")
 IMAGE_FPS = 24.0  # frame rate given to clips made from photos
 ImageMotion = Literal["camera", "static"]
 
@@ -292,10 +293,11 @@ def gvr_method(module, workdir: str | Path, steps: int | None = None, s: float |
 
 
 def build_metrics(names: Sequence[str], device: str | torch.device = "cpu") -> dict:
-    """The metric objects of ``names`` (psnr, ssim: RGB frame means; vmaf: VideoVMAF on BT.709 luma)."""
-    from gvr.metrics.image import FramePSNR, FrameSSIM
+    """The metric objects of ``names`` (psnr, ssim: RGB frame means; vmaf: VideoVMAF on BT.709 luma; grid: the
+    4-pixel periodic-pattern score of the output alone, `gvr.metrics.image.grid_energy`, lower is better)."""
+    from gvr.metrics.image import FrameGrid, FramePSNR, FrameSSIM
 
-    makers = {"psnr": FramePSNR, "ssim": FrameSSIM}
+    makers = {"psnr": FramePSNR, "ssim": FrameSSIM, "grid": FrameGrid}
     if "vmaf" in names:
         from gvr.metrics.vmaf import VideoVMAF
 
@@ -355,7 +357,7 @@ def deltas(results: Sequence[MethodResult], baseline: str = "bicubic", prefix: s
 
 def format_table(results: Sequence[MethodResult], baseline: str = "bicubic") -> str:
     """Markdown table (method | PSNR | SSIM | VMAF | s/frame), then each gvr row's difference to ``baseline``."""
-    labels = {"psnr": ("PSNR (dB)", ".2f"), "ssim": ("SSIM", ".4f"), "vmaf": ("VMAF", ".2f")}
+    labels = {"psnr": ("PSNR (dB)", ".2f"), "ssim": ("SSIM", ".4f"), "vmaf": ("VMAF", ".2f"), "grid": ("4-px grid", ".2f")}
     metrics = [m for m in labels if m in results[0].mean]
     lines = ["| method | " + " | ".join(labels[m][0] for m in metrics) + " | s/frame |",
              "|---|" + "---|" * (len(metrics) + 1)]
@@ -431,7 +433,7 @@ def parser() -> argparse.ArgumentParser:
                    f"{DEFAULT_SOURCES[0]}, plus {DEFAULT_SOURCES[1]} where it exists)")
     p.add_argument("--image-motion", choices=["camera", "static"], default="camera",
                    help="photos become camera-path clips (gvr.data.image_clips) or static clips")
-    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated subset of psnr,ssim,vmaf")
+    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated subset of psnr,ssim,vmaf,grid")
     p.add_argument("--upscale-kw", "--extra", dest="upscale_kw", nargs="+", action="extend", default=[],
                    metavar="KEY=VALUE", help="keyword arguments of gvr.upscale.upscale_video (e.g. tile=16)")
     p.add_argument("--realesrgan", nargs="?", const="data/weights/realesrgan", default=None, metavar="DIR",
@@ -485,6 +487,10 @@ def main(argv: list[str] | None = None) -> dict:
             results.append(score_method(name, method, clips, metrics, args.device, args.warmup))
 
     table = format_table(results)
+    if "grid" in metrics:  # the ground truth's own score: what natural content (and its JPEG blocks) gives
+        grid = build_metrics(["grid"], args.device)["grid"]
+        gt_grid = float(np.mean([score_frames(c.gt, c.gt, {"grid": grid}, args.device)["grid"] for c in clips]))
+        table += f"\n- 4-px grid of the ground truth itself: {gt_grid:.2f}"
     gt_sizes = sorted({f"{c.gt.shape[1]}x{c.gt.shape[2]}" for c in clips})
     lr_sizes = sorted({f"{c.lr.shape[1]}x{c.lr.shape[2]}" for c in clips})
     header = (f"{Path(args.ckpt).name} x{scale:g}: {len(clips)} clips of {args.frames} frames from "

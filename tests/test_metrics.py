@@ -222,3 +222,27 @@ def test_i3d_forward_gives_400_logits(i3d):
     assert logits.shape == (1, 400) and torch.isfinite(logits).all()
     with pytest.raises(ValueError, match=">= 9 frames"):
         i3d(videos[:, :, :8])
+
+
+def test_grid_energy_scores_a_four_pixel_pattern_and_not_natural_content():
+    import torch.nn.functional as F
+
+    from gvr.metrics.image import FrameGrid, grid_energy
+
+    torch.manual_seed(0)
+    smooth = F.interpolate(torch.rand(2, 3, 16, 16), size=(64, 64), mode="bicubic", align_corners=False).clamp(0, 1)
+    assert grid_energy(smooth).max() < 0.5  # bicubic upsampling: no preferred phase
+    cells = torch.zeros(1, 1, 64, 64)
+    cells[..., ::4, ::4] = 16 / 255  # a dot every 4 pixels, 16 levels high
+    base = 0.5 * torch.ones(1, 1, 64, 64)
+    dots = grid_energy(base + cells).item()
+    # phase means: 16 * (1 - 1/25) at the dot phase, its blur leak elsewhere -> std ~ sqrt(15) / 16 * 15.4 levels
+    assert 3.0 < dots < 4.5, dots
+    assert grid_energy(base + 2 * cells).item() == pytest.approx(2 * dots, rel=1e-5)  # linear in the amplitude
+    assert grid_energy(base + cells, period=3).item() < 0.5 * dots  # another period does not see it
+    on_content = grid_energy(smooth[:1, :1] * 0.8 + cells).item()  # the same dots over real content
+    assert on_content == pytest.approx(dots, abs=0.5) and on_content > 10 * grid_energy(smooth).max().item()
+    video = (base + cells).expand(1, 3, 64, 64)[:, :, None].repeat(1, 1, 2, 1, 1) * 2 - 1  # (B, C, T, H, W) in [-1, 1]
+    metric = FrameGrid(channel="rgb")
+    metric.update(video, torch.zeros_like(video))  # the reference is ignored
+    assert not FrameGrid.higher_is_better and metric.compute().item() == pytest.approx(dots, abs=0.3)  # 8-bit rounding

@@ -102,3 +102,35 @@ class FrameSSIM(FrameMean):
 
     def score(self, preds: Tensor, target: Tensor) -> Tensor:
         return ssim(preds, target)
+
+
+def grid_energy(frames: Tensor, period: int = 4, blur: int = 5, border: int = 8) -> Tensor:
+    """Periodic-pattern artefact score ``(N,)`` of frames ``(N, C, H, W)`` in [0, 1], in 8-bit levels.
+
+    The high-pass of each frame (the frame minus its ``blur`` x ``blur`` box blur, reflected at the edges,
+    ``border`` pixels cropped) is averaged over each of the ``period**2`` pixel phases ``(y mod period,
+    x mod period)``; the score is the standard deviation of those phase means, channels averaged. Natural
+    content has no preferred phase (about 0; JPEG sources show their 8x8 blocks a little); a pattern that
+    repeats every ``period`` pixels with the same sign, such as the seams of patch tokens (4x4 pixels for
+    PatchCodec x2 with 2x2 patches), scores its amplitude; block edges whose sign varies (nearest-neighbour
+    upsampling) score little. Lower is better.
+    """
+    pad = blur // 2
+    smooth = F.avg_pool2d(F.pad(frames, (pad, pad, pad, pad), mode="reflect"), blur, stride=1)
+    high = (frames - smooth)[..., border : frames.shape[-2] - border, border : frames.shape[-1] - border]
+    h, w = (n // period * period for n in high.shape[-2:])
+    phases = rearrange(high[..., :h, :w], "n c (y p) (x q) -> n c (p q) (y x)", p=period, q=period).mean(-1)
+    return (phases.std(dim=-1, unbiased=False) * 255).mean(dim=1)
+
+
+class FrameGrid(FrameMean):
+    """`grid_energy` of the output frames (the reference is not used), on luma by default, averaged over frames."""
+
+    higher_is_better = False
+
+    def __init__(self, channel: Literal["rgb", "y"] = "y", period: int = 4):
+        super().__init__(channel)
+        self.period = period
+
+    def score(self, preds: Tensor, target: Tensor) -> Tensor:
+        return grid_energy(preds, self.period)
