@@ -235,7 +235,7 @@ def upscale_video(
                 hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
                                          tile_overlap=tile_overlap, captions=None if prompt is None else [prompt],
                                          color_fix=color_fix)
-            frames = tensor_to_frames(hr[0].cpu())
+            frames = tensor_to_frames(hr[0])  # converted where it was made: only uint8 leaves the device
             next_start = plan[k + 1][0] if k + 1 < len(plan) else None
             done = blender.add(start, frames, next_start)
             writer.write(done)

@@ -152,7 +152,7 @@ class VideoDataModule(L.LightningDataModule):
         hp = self.hparams
         if hp.train_cache or hp.image_ratio > 0:
             raise ValueError("data.train_shards cannot be combined with data.train_cache or data.image_ratio > 0")
-        world = self.trainer.world_size if self.trainer is not None else 1
+        world = self._world_size()
         dataset = ShardClipDataset(hp.train_shards, hp.num_frames, hp.hr_size, hp.scale, self.degradation,
                                    world * max(1, hp.num_workers), hp.size_multiple, hp.samples_per_epoch, hp.seed,
                                    latents=hp.shard_latents)
@@ -200,10 +200,13 @@ class VideoDataModule(L.LightningDataModule):
             self._check_layout()
         return self._loader(self.train_set, sampler=sampler, drop_last=True)
 
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
     def stream_layout(self) -> dict:
         """What the training stream's order depends on besides the step: the batch size, the ranks and, for
         shards (one stream slot per loader worker), the dataloader workers."""
-        layout = {"batch_size": self.hparams.batch_size, "world_size": self.trainer.world_size if self.trainer else 1}
+        layout = {"batch_size": self.hparams.batch_size, "world_size": self._world_size()}
         if self.hparams.train_shards:
             layout["num_workers"] = max(1, self.hparams.num_workers)
         return layout

@@ -1,5 +1,6 @@
 """Callbacks with side effects: validation previews to TensorBoard and PNG."""
 
+import time
 from pathlib import Path
 
 import lightning as L
@@ -60,15 +61,11 @@ class StepTimer(L.Callback):
         self._start: float | None = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        import time
-
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        import time
-
         if self._start is None:
             return
         if pl_module.device.type == "cuda":
