@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data clean
+.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ stage1-x4: data images ## the same recipe at x4 (logs/stage1_x4)
 
 distill: data images ## distil the x4 model (logs/stage1_x4, `make stage1-x4`) into a one-step student with windowed attention (logs/distill)
 	$(BIN)/gvr distill --config configs/distill.yaml
+
+distill-sharp: data images ## one-step student with a seam refiner, GAN and grid guard from the x4 model (logs/distill_sharp, best.ckpt by val/psnr)
+	$(BIN)/gvr distill --config configs/distill_sharp.yaml
 
 distill-gan: ## fine-tune the distilled student (logs/distill) with an adversarial loss (logs/distill_gan)
 	$(BIN)/gvr distill --config configs/distill_gan.yaml

@@ -29,7 +29,7 @@ from gvr.flow import (
 from gvr.flow.source import FlowSource
 from gvr.flow.tiled import tiled
 from gvr.metrics.baselines import resize_video
-from gvr.metrics.image import FramePSNR, FrameSSIM
+from gvr.metrics.image import FrameGrid, FramePSNR, FrameSSIM
 from gvr.models.from_base import vsr_weights_from_base
 from gvr.seeding import generator
 from gvr.text import TextEncoder
@@ -147,6 +147,7 @@ class VSRModule(CodecFlowModule):
         self.ema = ema_copy(backbone, ema_decay)
         self.val_psnr, self.val_ssim = FramePSNR(), FrameSSIM()
         self.val_psnr_bicubic, self.val_ssim_bicubic = FramePSNR(), FrameSSIM()
+        self.val_grid = FrameGrid()  # the token-seam pattern of the output (lower is better)
         self.distill = distill
         if distill is not None:
             self.val_psnr_teacher = FramePSNR()
@@ -389,7 +390,8 @@ class VSRModule(CodecFlowModule):
         size = tuple(hr.shape[-2:])
         out = self.upscale_clip(lr, size, steps=self.hparams.val_sample_steps, seed=batch_idx, captions=captions)
         bicubic = resize_video(lr, size, "bicubic")
-        for metric, pred in ((self.val_psnr, out), (self.val_ssim, out), (self.val_psnr_bicubic, bicubic), (self.val_ssim_bicubic, bicubic)):
+        for metric, pred in ((self.val_psnr, out), (self.val_ssim, out), (self.val_psnr_bicubic, bicubic), (self.val_ssim_bicubic, bicubic),
+                             (self.val_grid, out)):
             metric.update(pred, hr)
         if getattr(self.distill, "teacher", None) is not None:  # distillation: the teacher on the same clips
             ref = self.distill._teacher(self.device).upscale_clip(lr, size, steps=self.distill.teacher_steps, seed=batch_idx, captions=captions,
@@ -397,7 +399,7 @@ class VSRModule(CodecFlowModule):
             self.val_psnr_teacher.update(ref, hr)
             self.log("val/psnr_teacher", self.val_psnr_teacher, batch_size=hr.shape[0])
         self.log_dict(
-            {"val/psnr": self.val_psnr, "val/ssim": self.val_ssim,
+            {"val/psnr": self.val_psnr, "val/ssim": self.val_ssim, "val/grid": self.val_grid,
              "val/psnr_bicubic": self.val_psnr_bicubic, "val/ssim_bicubic": self.val_ssim_bicubic},
             batch_size=hr.shape[0],
         )

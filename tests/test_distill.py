@@ -19,6 +19,7 @@ from gvr.distill import (
     approximate_r1,
     frequency_loss,
     gradient_loss,
+    grid_excess_loss,
     relativistic_d_loss,
     relativistic_g_loss,
 )
@@ -68,6 +69,37 @@ def test_gradient_loss_ignores_a_constant_offset_and_sees_edges():
     torch.testing.assert_close(gradient_loss(edge, x), torch.tensor(0.5 * (0 + 1 / 5)))
 
 
+def test_grid_excess_loss_is_the_grid_energy_above_the_reference_and_removes_a_pattern():
+    from gvr.metrics.baselines import resize_video
+    from gvr.metrics.image import grid_energy
+
+    g = torch.Generator().manual_seed(0)
+    real = resize_video(torch.rand(2, 3, 2, 8, 8, generator=g) * 1.6 - 0.8, (32, 32), "bicubic").clamp(-1, 1)
+    dots = torch.zeros(32, 32)
+    dots[::4, ::4] = 0.2  # a 4-px pattern of the same sign, as token seams
+    fake = real + dots
+    assert grid_excess_loss(real, real) == 0
+    assert grid_excess_loss(real, fake) == 0  # less pattern than the reference costs nothing
+
+    def energy(v):  # the metric on [0, 1] frames, one value per frame
+        return grid_energy(((v + 1) / 2).permute(0, 2, 1, 3, 4).flatten(0, 1))
+
+    want = (energy(fake) - energy(real)).clamp(min=0).mean()
+    torch.testing.assert_close(grid_excess_loss(fake, real), want, rtol=1e-4, atol=1e-4)
+    assert want > 5  # 8-bit levels
+    assert grid_excess_loss(fake, real, period=3) < 0.5 * want  # another period barely sees it
+
+    # Its gradient removes the pattern and stays finite on flat frames (no pattern at all).
+    x = fake.clone().requires_grad_(True)
+    grid_excess_loss(x, real).backward()
+    assert grid_excess_loss(x.detach() - 0.1 * x.grad / x.grad.abs().max(), real) < 0.5 * want
+    flat = torch.zeros(1, 3, 1, 16, 16, requires_grad=True)
+    grid_excess_loss(flat, flat.detach() + dots[:16, :16]).backward()
+    assert torch.isfinite(flat.grad).all()
+    with pytest.raises(ValueError, match="shapes differ"):
+        grid_excess_loss(fake, real[..., :16])
+
+
 def test_relativistic_losses_and_approximate_r1():
     real, fake = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 0.0])
     torch.testing.assert_close(relativistic_d_loss(real, fake), (torch.nn.functional.softplus(torch.tensor([-2.0, 0.0]))).mean())
@@ -98,20 +130,23 @@ def test_distillation_checks_its_settings():
         Distillation("t.ckpt", teacher_steps=0)
     with pytest.raises(ValueError, match="needs a discriminator"):
         Distillation("t.ckpt", adversarial_weight=0.1)
+    with pytest.raises(ValueError, match="grid_period"):
+        Distillation("t.ckpt", grid_period=1)
     assert Distillation("t.ckpt", discriminator=VideoDiscriminator((4,))).discriminator is None  # unused: not built in
 
 
 # ---- the recipe on a module --------------------------------------------------------------------------------
 
 
-def student_like(teacher: VSRModule, distill: Distillation, window: tuple[int, int] = (64, 64)) -> VSRModule:
-    """A student with the teacher's sizes, Swin attention of `window` and the given recipe."""
+def student_like(teacher: VSRModule, distill: Distillation, window: tuple[int, int] = (64, 64), **overrides) -> VSRModule:
+    """A student with the teacher's sizes (and `overrides`), Swin attention of `window` and the given recipe."""
     from gvr.models import SimpleGVR, SwinAttention
 
     net = teacher.backbone
     backbone = SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8,
-                         spatial_op=SwinAttention(window), temporal_op=SwinAttention(window, across_frames=True))
-    assert sum(p.numel() for p in backbone.parameters()) == sum(p.numel() for p in net.parameters())
+                         spatial_op=SwinAttention(window), temporal_op=SwinAttention(window, across_frames=True), **overrides)
+    if not overrides:
+        assert sum(p.numel() for p in backbone.parameters()) == sum(p.numel() for p in net.parameters())
     return VSRModule(backbone, teacher.codec, source=teacher.source, scale=teacher.hparams.scale, sample_steps=1,
                      s_range=(0.0, 0.0), s_inference=teacher.hparams.s_inference, lr=1e-3, distill=distill)
 
@@ -135,6 +170,21 @@ def test_student_windows_covering_the_clip_start_as_the_teacher(tiny_vsr_ckpt):
     # Windows wider than the grid are frame / full attention: the fresh student is the teacher, one step each.
     assert terms["distill"] < 1e-10
     assert torch.isfinite(loss) and set(terms) == {"distill", "pixel", "frequency"}
+
+
+def test_a_student_with_a_seam_refiner_starts_as_the_teacher_and_other_extras_are_refused(tiny_vsr_ckpt):
+    teacher = load_gvr_module(tiny_vsr_ckpt)
+    student = student_like(teacher, Distillation(tiny_vsr_ckpt, teacher_steps=1, grid_weight=1.0), out_refine=4)
+    student.distill.load_teacher(student, init_student=True)  # the teacher has no refiner: it starts at zero
+    batch = batch_of(teacher)
+    z0, c = student.latents(batch)
+    loss, terms = student.distill.training_loss(student, z0, c, torch.Generator().manual_seed(1), batch)
+    assert terms["distill"] < 1e-10 and torch.isfinite(terms["grid"]) and terms["grid"] >= 0
+    loss.backward()
+    assert student.backbone.refiner.out.weight.grad.abs().sum() > 0  # and it trains
+    with pytest.raises(ValueError, match="does not fit"):  # a non-zero extra would change the teacher's function
+        student_like(teacher, Distillation(tiny_vsr_ckpt), cond_skip=True).distill.load_teacher(
+            student_like(teacher, Distillation(tiny_vsr_ckpt), cond_skip=True), init_student=True)
 
 
 def test_teacher_of_another_scale_or_source_is_refused(tiny_vsr_ckpt):
@@ -193,10 +243,12 @@ def test_gvr_distill_writes_a_student_that_upscale_test_and_score_take(tiny_data
     cli = distill_main(distill_args(tiny_data, log_dir, tiny_vsr_ckpt, 4, "--model.distill.teacher_steps", "2",
                                     "--model.distill.adversarial_weight", "0.05",
                                     "--model.distill.discriminator", "gvr.distill.VideoDiscriminator",
-                                    "--model.distill.discriminator.channels", "[8, 16]"))
+                                    "--model.distill.discriminator.channels", "[8, 16]",
+                                    "--model.distill.grid_weight", "0.1", "--model.backbone.out_refine", "4"))
     metrics = cli.trainer.callback_metrics
     assert cli.trainer.global_step == 4
-    for key in ("train/distill", "train/pixel", "train/frequency", "train/d", "train/r1", "train/adversarial", "val/psnr_teacher"):
+    for key in ("train/distill", "train/pixel", "train/frequency", "train/grid", "train/d", "train/r1", "train/adversarial",
+                "val/psnr_teacher", "val/grid"):
         assert torch.isfinite(metrics[key]), key
     ckpt = str(log_dir / "checkpoints" / "last.ckpt")
     assert not any(k.startswith("distill.teacher") for k in torch.load(ckpt, weights_only=False)["state_dict"])

@@ -102,8 +102,9 @@ def test_attention_flops_reject_unknown_ops():
         {"temporal_op": SparseLocalAttention((2, 3), top_k=1), "ffn": "swiglu"},
         {"temporal_op": TemporalUnitsAttention(2), "spatial_op": SwinAttention((2, 4)), "upsampler_expand_time": 2},
         {"text_dim": 24, "patch_size": (2, 2, 2), "cond_channels": 6},
+        {"cond_skip": True, "out_refine": 5},
     ],
-    ids=["default", "sparse-swiglu", "units-swin-wide", "text-patch222"],
+    ids=["default", "sparse-swiglu", "units-swin-wide", "text-patch222", "skip-refiner"],
 )
 def test_model_flops_equal_flop_counter(overrides: dict):
     model = small_model(**overrides).eval()

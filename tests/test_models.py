@@ -297,6 +297,31 @@ def test_condition_skip_starts_at_zero_and_learns():
     assert model.skip.weight.grad.abs().sum() > 0
 
 
+def test_seam_refiner_starts_as_the_model_without_it_and_reaches_across_token_borders():
+    from gvr.models.refiner import SeamRefiner
+
+    plain = perturb_zero_init(small_model())
+    refined = small_model(out_refine=6)
+    missing, unexpected = refined.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("refiner.") for k in missing)
+    z, t, c, s = inputs()
+    torch.testing.assert_close(refined(z, t, c, s), plain(z, t, c, s), rtol=0, atol=0)  # zero-initialised: no change
+
+    # Two 3x3 convolutions: a change at one latent pixel reaches 2 pixels around it, within its frame only, so a
+    # token's edge (2x2 patches: latent row/column 1 ends the first token) moves its neighbour's pixels.
+    refiner = SeamRefiner(C, 3, hidden=5)
+    torch.nn.init.normal_(refiner.out.weight)
+    v, up = torch.zeros(1, C, 2, 8, 8), torch.zeros(1, 3, 2, 8, 8)
+    poked = v.clone()
+    poked[0, 0, 0, 1, 1] = 1.0
+    diff = (refiner(poked, up) - refiner(v, up)).abs().sum(dim=1)[0]
+    changed = (diff > 1e-6).nonzero().tolist()
+    assert [0, 3, 3] in changed  # the next token (rows/columns 2-3)
+    assert all(f == 0 and abs(y - 1) <= 2 and abs(x - 1) <= 2 for f, y, x in changed)
+    with pytest.raises(ValueError, match="hidden"):
+        SeamRefiner(C, 3, hidden=0)
+
+
 @pytest.mark.parametrize("kernel,padding", [((3, 3, 3), (0, 1, 1)), ((2, 1, 3), (0, 0, 1)), ((1, 1, 1), (0, 0, 0))])
 def test_temporal_conv_equals_conv3d_forward_and_backward(kernel, padding):
     from gvr.models.upsampler import temporal_conv

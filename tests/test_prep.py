@@ -358,3 +358,42 @@ def test_two_ranks_train_from_shards_on_their_own_streams(prepped, tiny_data, tm
         seen = [i for step in probe[rank]["indices"].values() for i in step]
         assert len(seen) == 3 * 2 and all(i % 2 == rank for i in seen), (rank, seen)
     assert not set(probe[0]["indices"]["1"]) & set(probe[1]["indices"]["1"])
+
+
+def test_measure_with_musiq_weights_scores_each_clip_and_the_filter_drops_low_scores(prepped, tmp_path):
+    """The learned-quality path of step 2, with a MUSIQ checkpoint file present (random weights of pyiqa's layout)."""
+    from gvr.data.prep.measures import MeasureRecipe, load_frames, sample_positions
+    from gvr.metrics.iqa import FrameMUSIQ, musiq_network, musiq_weight_file
+
+    torch.manual_seed(0)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.save(musiq_network().state_dict(), weights / musiq_weight_file().filename)
+    part = tmp_path / "part"
+    part.mkdir()
+    for name in ("scan.recipe.json", "unreadable.jsonl"):
+        shutil.copy(prepped["out"] / name, part / name)
+    clips = [c for c in read_jsonl(prepped["out"] / "clips.jsonl") if c["video"] in ("good_a.mp4", "nested/good_b.mp4")]
+    (part / "clips.jsonl").write_text("".join(json.dumps(c) + "\n" for c in clips))
+    measure = {"quality": "musiq", "quality_weights": str(weights), "samples": 2, "quality_frames": 2}
+    prep = load_config("configs/prep.yaml", {**OVERRIDES, "measure": measure})
+    assert run_measure(part, prep)["new"] == 2
+    scores = {c["video"]: c["quality"] for c in read_jsonl(part / "measured.jsonl")}
+
+    # Each score is FrameMUSIQ's mean over the clip's sampled frames.
+    net = FrameMUSIQ(str(weights))
+    recipe = MeasureRecipe(**measure)
+    for clip in clips:
+        positions = sample_positions(clip["frames"], recipe.samples)
+        frames = load_frames(clip, positions)
+        x = torch.from_numpy(np.stack([frames[p] for p in positions])).permute(0, 3, 1, 2).float() / 255
+        assert scores[clip["video"]] == pytest.approx(float(net.score(x).mean()), rel=1e-4)
+    assert scores["good_a.mp4"] != scores["nested/good_b.mp4"]
+
+    # A threshold between the two scores drops the lower clip as low_quality and keeps the other.
+    low, high = sorted(scores, key=scores.get)
+    between = {**OVERRIDES["filter"], "min_quality": (scores[low] + scores[high]) / 2}
+    run_filter(part, load_config("configs/prep.yaml", {**OVERRIDES, "measure": measure, "filter": between}), plots=False)
+    assert [c["video"] for c in read_jsonl(part / "kept.jsonl")] == [high]
+    dropped = [d for d in read_jsonl(part / "dropped.jsonl") if d.get("video") == low]
+    assert [d["reason"] for d in dropped] == ["low_quality"]

@@ -5,6 +5,8 @@
   alone is minimised by the blurry mean; this term weighs the high frequencies that carry detail as much
   as the low ones.
 - `gradient_loss`: L1 distance of the horizontal and vertical finite differences (edges).
+- `grid_excess_loss`: how far the output's periodic token-seam pattern (`gvr.metrics.image.grid_energy`)
+  exceeds the ground truth's; zero when the output has no more of it than the real frames.
 - `relativistic_d_loss` / `relativistic_g_loss`: the relativistic pairing GAN loss
   ``softplus(-(D(real) - D(fake)))`` for the discriminator and its mirror for the generator (RpGAN,
   Jolicoeur-Martineau 2019; the form R3GAN and SeedVR2's APT train with).
@@ -13,8 +15,11 @@
 """
 
 import torch
+from einops import rearrange
 from torch import Tensor
 from torch.nn import functional as F
+
+from gvr.metrics.image import grid_phase_means
 
 
 def frequency_loss(x: Tensor, y: Tensor) -> Tensor:
@@ -30,6 +35,24 @@ def gradient_loss(x: Tensor, y: Tensor) -> Tensor:
         raise ValueError(f"gradient_loss: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
     d = x.float() - y.float()
     return 0.5 * ((d[..., 1:, :] - d[..., :-1, :]).abs().mean() + (d[..., :, 1:] - d[..., :, :-1]).abs().mean())
+
+
+def grid_excess_loss(x: Tensor, y: Tensor, period: int = 4) -> Tensor:
+    """Mean ``relu(grid(x) - grid(y))`` over frames of ``(B, C, T, H, W)`` videos in [-1, 1], in 8-bit levels.
+
+    ``grid`` is `gvr.metrics.image.grid_energy` (the spread of the high-pass means over the ``period**2``
+    pixel phases), written as ``sqrt(var + 1e-8)`` so that its gradient stays finite at zero.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"grid_excess_loss: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
+
+    def grid(v: Tensor) -> Tensor:
+        phases = grid_phase_means(rearrange(v.float(), "b c t h w -> (b t) c h w") * 0.5, period)  # [-1, 1] -> a 1-wide range
+        return (phases.var(dim=-1, unbiased=False) + 1e-8).sqrt().mean(dim=1) * 255
+
+    with torch.no_grad():
+        target = grid(y)
+    return F.relu(grid(x) - target).mean()
 
 
 def relativistic_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

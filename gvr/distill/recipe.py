@@ -15,7 +15,8 @@ Objective, for a batch of HR latents ``z0`` and LR latents ``c`` (all noise draw
    ICLR 2023). With an anchored, noise-free source (``sigma = 0``) and one teacher step it transfers the
    teacher's function to a student of another attention pattern (windows instead of full attention).
 2. **Pixel loss through the decoder** against the ground truth: L1, plus `frequency_loss` and
-   `gradient_loss` (no downloaded weights), on ``decode(z_S)``.
+   `gradient_loss` (no downloaded weights), on ``decode(z_S)``; and `grid_excess_loss`, a guard against the
+   token-period pattern that sharpening objectives grow (its 4-pixel grid energy above the ground truth's).
 3. **Optional adversarial term** (``adversarial_weight > 0``): a small conditional video discriminator
    trained here with the relativistic pairing loss and SeedVR2's approximated R1/R2 penalties (APT: Wang et
    al., "SeedVR2: One-Step Video Restoration via Diffusion Adversarial Post-Training", 2025).
@@ -36,6 +37,7 @@ from gvr.distill.losses import (
     approximate_r1,
     frequency_loss,
     gradient_loss,
+    grid_excess_loss,
     relativistic_d_loss,
     relativistic_g_loss,
 )
@@ -43,6 +45,22 @@ from gvr.flow import augment_condition
 from gvr.metrics.baselines import resize_video
 
 log = logging.getLogger(__name__)
+
+
+# Student modules the teacher may lack: zero-initialised, so the student still starts as the teacher.
+STUDENT_ONLY = ("refiner.",)
+
+
+def load_student(net: nn.Module, state: dict, teacher_path: str) -> None:
+    """Load the teacher's ``state`` into the student ``net``; only the student's `STUDENT_ONLY` modules may be absent from it."""
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        extra = [k for k in missing if not k.startswith(STUDENT_ONLY)]
+        if extra or unexpected:
+            raise RuntimeError(f"missing keys {extra[:3]}, unexpected keys {unexpected[:3]}")
+    except RuntimeError as err:
+        raise ValueError(f"distill: the student does not fit the teacher {teacher_path} ({str(err).splitlines()[0]} ...); "
+                         "give it the teacher's backbone sizes or set init_from_teacher: false") from err
 
 
 class Distillation(nn.Module):
@@ -57,6 +75,8 @@ class Distillation(nn.Module):
         pixel_weight: weight of the L1 loss of the decoded student output against the ground-truth pixels.
         frequency_weight: weight of `frequency_loss` (decoded output against ground truth).
         gradient_weight: weight of `gradient_loss` (decoded output against ground truth).
+        grid_weight: weight of `grid_excess_loss` (the output's token-period pattern above the ground truth's,
+            in 8-bit levels); ``grid_period`` is the period in pixels (4 for PatchCodec x2 with 2x2 patches).
         adversarial_weight: weight of the generator's relativistic GAN loss; 0 trains no discriminator.
         discriminator: the discriminator (e.g. `gvr.distill.VideoDiscriminator`); needed when
             ``adversarial_weight > 0``.
@@ -76,6 +96,8 @@ class Distillation(nn.Module):
         pixel_weight: float = 1.0,
         frequency_weight: float = 0.1,
         gradient_weight: float = 0.0,
+        grid_weight: float = 0.0,
+        grid_period: int = 4,
         adversarial_weight: float = 0.0,
         discriminator: nn.Module | None = None,
         discriminator_lr: float = 1e-4,
@@ -85,14 +107,17 @@ class Distillation(nn.Module):
     ):
         super().__init__()
         weights = dict(distill_weight=distill_weight, pixel_weight=pixel_weight, frequency_weight=frequency_weight,
-                       gradient_weight=gradient_weight, adversarial_weight=adversarial_weight, r1_weight=r1_weight)
+                       gradient_weight=gradient_weight, grid_weight=grid_weight, adversarial_weight=adversarial_weight, r1_weight=r1_weight)
         if any(w < 0 for w in weights.values()):
             raise ValueError(f"Distillation: loss weights must be >= 0, got {weights}")
         if teacher_steps is not None and teacher_steps < 1:
             raise ValueError(f"Distillation: teacher_steps must be >= 1, got {teacher_steps}")
         if adversarial_weight > 0 and discriminator is None:
             raise ValueError("Distillation: adversarial_weight > 0 needs a discriminator (gvr.distill.VideoDiscriminator)")
+        if grid_period < 2:
+            raise ValueError(f"Distillation: grid_period must be >= 2 pixels, got {grid_period}")
         self.teacher_path, self.teacher_steps, self.init_from_teacher = teacher, teacher_steps, init_from_teacher
+        self.grid_period = grid_period
         self.weights = weights
         self.discriminator = discriminator if adversarial_weight > 0 else None
         self.discriminator_lr, self.r1_sigma, self.adversarial_start = discriminator_lr, r1_sigma, adversarial_start
@@ -124,11 +149,7 @@ class Distillation(nn.Module):
         if init_student:
             state = teacher.inference_net.state_dict()
             for net in (m for m in (module.backbone, module.ema) if m is not None):
-                try:
-                    net.load_state_dict(state, strict=True)
-                except RuntimeError as err:
-                    raise ValueError(f"distill: the student does not fit the teacher's weights ({str(err).splitlines()[0]} ...); "
-                                     "give it the teacher's backbone sizes or set init_from_teacher: false") from err
+                load_student(net, state, self.teacher_path)
             log.info("initialised the student from the teacher %s", self.teacher_path)
 
     def _teacher(self, device: torch.device):
@@ -168,13 +189,15 @@ class Distillation(nn.Module):
             total = total + w["distill_weight"] * logs["distill"]
 
         # 2. Pixel terms through the decoder against the ground truth.
-        pixel_terms = ("pixel_weight", "frequency_weight", "gradient_weight", "adversarial_weight")
+        pixel_terms = ("pixel_weight", "frequency_weight", "gradient_weight", "grid_weight", "adversarial_weight")
         if any(w[k] > 0 for k in pixel_terms):
             with torch.autocast(dev.type, enabled=False):
                 fake = module.codec.decode_with_grad(z_s.float())
             hr = batch["hr"].float() if "hr" in batch else module.codec.decode(z0.float())
             fake = fake[:, :, : hr.shape[2], : hr.shape[3], : hr.shape[4]]
-            for key, fn in (("pixel", lambda x, y: (x - y).abs().mean()), ("frequency", frequency_loss), ("gradient", gradient_loss)):
+            grid = lambda x, y: grid_excess_loss(x, y, self.grid_period)  # noqa: E731
+            for key, fn in (("pixel", lambda x, y: (x - y).abs().mean()), ("frequency", frequency_loss), ("gradient", gradient_loss),
+                            ("grid", grid)):
                 if w[f"{key}_weight"] > 0:
                     logs[key] = fn(fake, hr)
                     total = total + w[f"{key}_weight"] * logs[key]

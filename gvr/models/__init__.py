@@ -2,6 +2,7 @@
 
 from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
 from gvr.models.dit import PRESETS, SimpleGVR
+from gvr.models.refiner import SeamRefiner
 from gvr.models.sparse_attention import SparseLocalAttention, SwinAttention, TemporalUnitsAttention
 from gvr.models.upsampler import LatentUpsampler, Res3D
 
@@ -12,6 +13,7 @@ __all__ = [
     "FullAttention",
     "LatentUpsampler",
     "Res3D",
+    "SeamRefiner",
     "SimpleGVR",
     "SparseLocalAttention",
     "SwinAttention",

@@ -17,6 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
 from gvr.models.embed import ScalarEmbedder, TextProjection
+from gvr.models.refiner import SeamRefiner
 from gvr.models.rope import Rope, Rope3D, apply_rope
 from gvr.models.upsampler import LatentUpsampler
 
@@ -242,6 +243,8 @@ class SimpleGVR(nn.Module):
         cond_skip: add a zero-initialised 1x1x1 projection of the upsampled condition to the output, so the
             latent upsampler's convolutions act as a CNN upscaler beside the transformer (fast to learn on CPU;
             not in the paper).
+        out_refine: hidden width of a `SeamRefiner` on the reassembled velocity (convolutions that cross token
+            borders, zero-initialised); 0 builds none (the paper's model).
     """
 
     _no_split_modules: ClassVar[list[str]] = ["DiTBlock"]  # FSDP wrap / checkpoint units
@@ -265,6 +268,7 @@ class SimpleGVR(nn.Module):
         temporal_op: AttentionOp | None = None,
         gradient_checkpointing: bool = False,
         cond_skip: bool = False,
+        out_refine: int = 0,
     ):
         super().__init__()
         if dim % heads:
@@ -291,6 +295,7 @@ class SimpleGVR(nn.Module):
         )
         self.final_layer = FinalLayer(dim, latent_channels * patch_volume)
         self.skip = nn.Conv3d(self.cond_channels, latent_channels, 1) if cond_skip else None
+        self.refiner = SeamRefiner(latent_channels, self.cond_channels, out_refine) if out_refine else None
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -361,7 +366,9 @@ class SimpleGVR(nn.Module):
 
         # 5. Project to patches, reassemble the latent and crop the padding.
         v = unpatchify(self.final_layer(x, emb), grid, self.patch_size, (T, H, W))
-        return v if self.skip is None else v + self.skip(up)
+        if self.skip is not None:
+            v = v + self.skip(up)
+        return v if self.refiner is None else self.refiner(v, up)
 
     def _check_inputs(self, z_t: Tensor, t: Tensor, c: Tensor, s: Tensor, text: Tensor | None) -> None:
         """Raise ValueError naming the argument whose shape does not fit the model."""

@@ -193,6 +193,13 @@ def linear_flops(tokens: int, in_features: int, out_features: int) -> int:
     return 2 * tokens * in_features * out_features
 
 
+def output_conv_flops(channels: int, cond_channels: int, cond_skip: bool, out_refine: int, positions: int) -> int:
+    """The optional convolutions on the HR latent grid: the 1x1x1 condition skip and the SeamRefiner's two 1x3x3."""
+    skip = 2 * positions * cond_channels * channels if cond_skip else 0
+    refine = 2 * positions * 9 * out_refine * (channels + cond_channels + channels)
+    return skip + refine
+
+
 def model_flops(
     args: Mapping[str, Any], latent: Grid, lr_hw: tuple[int, int], batch: int = 1, text_tokens: int = 0
 ) -> dict[str, int]:
@@ -233,6 +240,7 @@ def model_flops(
         "cross_attention": 0,
         "ffn": depth * (linear_flops(n, dim, ffn_out) + linear_flops(n, hidden, dim)),
         "final_layer": linear_flops(batch, dim, 2 * dim) + linear_flops(n, dim, c * patch_volume),
+        "output_convs": output_conv_flops(c, cond, args["cond_skip"], args["out_refine"], batch * math.prod(latent)),
     }
     if text is not None:
         length = batch * text_tokens
