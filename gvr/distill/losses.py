@@ -19,7 +19,7 @@ from einops import rearrange
 from torch import Tensor
 from torch.nn import functional as F
 
-from gvr.metrics.image import grid_phase_means
+from gvr.metrics.image import grid_energy
 
 
 def frequency_loss(x: Tensor, y: Tensor) -> Tensor:
@@ -40,15 +40,15 @@ def gradient_loss(x: Tensor, y: Tensor) -> Tensor:
 def grid_excess_loss(x: Tensor, y: Tensor, period: int = 4) -> Tensor:
     """Mean ``relu(grid(x) - grid(y))`` over frames of ``(B, C, T, H, W)`` videos in [-1, 1], in 8-bit levels.
 
-    ``grid`` is `gvr.metrics.image.grid_energy` (the spread of the high-pass means over the ``period**2``
-    pixel phases), written as ``sqrt(var + 1e-8)`` so that its gradient stays finite at zero.
+    ``grid`` is `gvr.metrics.image.grid_energy` on RGB (it sees only the high-pass, so the frames need no
+    shift into [0, 1], only the halving of their range), with ``eps=1e-8`` so that its gradient stays finite
+    on frames without any pattern.
     """
     if x.shape != y.shape:
         raise ValueError(f"grid_excess_loss: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
 
     def grid(v: Tensor) -> Tensor:
-        phases = grid_phase_means(rearrange(v.float(), "b c t h w -> (b t) c h w") * 0.5, period)  # [-1, 1] -> a 1-wide range
-        return (phases.var(dim=-1, unbiased=False) + 1e-8).sqrt().mean(dim=1) * 255
+        return grid_energy(rearrange(v.float(), "b c t h w -> (b t) c h w") * 0.5, period, eps=1e-8)
 
     with torch.no_grad():
         target = grid(y)

@@ -55,12 +55,14 @@ def load_student(net: nn.Module, state: dict, teacher_path: str) -> None:
     """Load the teacher's ``state`` into the student ``net``; only the student's `STUDENT_ONLY` modules may be absent from it."""
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shapes differ
+        problem = str(err).splitlines()[0]
+    else:
         extra = [k for k in missing if not k.startswith(STUDENT_ONLY)]
-        if extra or unexpected:
-            raise RuntimeError(f"missing keys {extra[:3]}, unexpected keys {unexpected[:3]}")
-    except RuntimeError as err:
-        raise ValueError(f"distill: the student does not fit the teacher {teacher_path} ({str(err).splitlines()[0]} ...); "
-                         "give it the teacher's backbone sizes or set init_from_teacher: false") from err
+        problem = f"missing keys {extra[:3]}, unexpected keys {unexpected[:3]}" if extra or unexpected else None
+    if problem is not None:
+        raise ValueError(f"distill: the student does not fit the teacher {teacher_path} ({problem} ...); "
+                         "give it the teacher's backbone sizes or set init_from_teacher: false")
 
 
 class Distillation(nn.Module):

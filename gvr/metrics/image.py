@@ -104,23 +104,19 @@ class FrameSSIM(FrameMean):
         return ssim(preds, target)
 
 
-def grid_energy(frames: Tensor, period: int = 4, blur: int = 5, border: int = 8) -> Tensor:
+def grid_energy(frames: Tensor, period: int = 4, blur: int = 5, border: int = 8, eps: float = 0.0) -> Tensor:
     """Periodic-pattern artefact score ``(N,)`` of frames ``(N, C, H, W)`` in [0, 1], in 8-bit levels.
 
     The high-pass of each frame (the frame minus its ``blur`` x ``blur`` box blur, reflected at the edges,
-    ``border`` pixels cropped, fewer on frames too small for it) is averaged over each of the ``period**2`` pixel phases ``(y mod period,
-    x mod period)``; the score is the standard deviation of those phase means, channels averaged. Natural
-    content has no preferred phase (about 0; JPEG sources show their 8x8 blocks a little); a pattern that
-    repeats every ``period`` pixels with the same sign, such as the seams of patch tokens (4x4 pixels for
-    PatchCodec x2 with 2x2 patches), scores its amplitude; block edges whose sign varies (nearest-neighbour
-    upsampling) score little. Lower is better.
+    ``border`` pixels cropped, fewer on frames too small for it) is averaged over each of the ``period**2``
+    pixel phases ``(y mod period, x mod period)``; the score is the standard deviation of those phase means,
+    channels averaged. Natural content has no preferred phase (about 0; JPEG sources show their 8x8 blocks a
+    little); a pattern that repeats every ``period`` pixels with the same sign, such as the seams of patch
+    tokens (4x4 pixels for PatchCodec x2 with 2x2 patches), scores its amplitude; block edges whose sign
+    varies (nearest-neighbour upsampling) score little. Lower is better. ``eps`` is added to the variance
+    before its square root, so that a loss built on the score (`gvr.distill.grid_excess_loss`) has a finite
+    gradient on frames without any pattern.
     """
-    phases = grid_phase_means(frames, period, blur, border)
-    return (phases.std(dim=-1, unbiased=False) * 255).mean(dim=1)
-
-
-def grid_phase_means(frames: Tensor, period: int = 4, blur: int = 5, border: int = 8) -> Tensor:
-    """``(N, C, period**2)``: the mean high-pass of frames ``(N, C, H, W)`` at each pixel phase (see `grid_energy`)."""
     if min(frames.shape[-2:]) < max(period, blur // 2 + 1):
         raise ValueError(f"grid_energy: frames {tuple(frames.shape[-2:])} are smaller than one {period}-pixel period")
     border = min(border, (min(frames.shape[-2:]) - period) // 2)  # small frames: a narrower border
@@ -128,7 +124,8 @@ def grid_phase_means(frames: Tensor, period: int = 4, blur: int = 5, border: int
     smooth = F.avg_pool2d(F.pad(frames, (pad, pad, pad, pad), mode="reflect"), blur, stride=1)
     high = (frames - smooth)[..., border : frames.shape[-2] - border, border : frames.shape[-1] - border]
     h, w = (n // period * period for n in high.shape[-2:])
-    return rearrange(high[..., :h, :w], "n c (y p) (x q) -> n c (p q) (y x)", p=period, q=period).mean(-1)
+    phases = rearrange(high[..., :h, :w], "n c (y p) (x q) -> n c (p q) (y x)", p=period, q=period).mean(-1)
+    return ((phases.var(dim=-1, unbiased=False) + eps).sqrt() * 255).mean(dim=1)
 
 
 class FrameGrid(FrameMean):
