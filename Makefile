@@ -59,7 +59,7 @@ stage1-x4: data images ## the same recipe at x4 (logs/stage1_x4)
 distill: data images ## distil the x4 model (logs/stage1_x4, `make stage1-x4`) into a one-step student with windowed attention (logs/distill)
 	$(BIN)/gvr distill --config configs/distill.yaml
 
-distill-sharp: data images ## one-step student with a seam refiner, GAN and grid guard from the x4 model (logs/distill_sharp, best.ckpt by val/psnr)
+distill-sharp: data images ## one-step student with a seam refiner, GAN and grid guard from the x4 model (logs/distill_sharp, serve average.ckpt)
 	$(BIN)/gvr distill --config configs/distill_sharp.yaml
 
 distill-gan: ## fine-tune the distilled student (logs/distill) with an adversarial loss (logs/distill_gan)

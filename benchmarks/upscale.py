@@ -1,13 +1,14 @@
-"""Seconds per output frame and peak memory of `gvr upscale`: the one-step student, the teacher at 1-50 steps,
+"""Seconds per output frame and peak memory of `gvr upscale`: the one-step students, the teacher at 1-50 steps,
 and Real-ESRGAN x4plus (ncnn, CPU) on the same clips in the same run (prints tables).
 
     python benchmarks/upscale.py                       # make benchmark-upscale: the trained models if present
     python benchmarks/upscale.py --student S.ckpt --teacher T.ckpt --frames 9
 
-Models: ``--student`` (default logs/distill/checkpoints/last.ckpt, `make distill`) and ``--teacher`` (default
-logs/stage1_x4/checkpoints/last.ckpt, `make stage1-x4`); a missing checkpoint is replaced by a random-weight
-model of the same config (configs/distill.yaml, configs/stage1_x4.yaml): speed does not depend on the
-weights. Every row is `gvr upscale`'s whole path (decode the mp4, the codec, the network calls of every
+Models: ``--student`` (default logs/distill/checkpoints/last.ckpt, `make distill`), ``--sharp`` (the sharp
+student with its seam refiner, default logs/distill_sharp/checkpoints/average.ckpt, `make distill-sharp`) and
+``--teacher`` (default logs/stage1_x4/checkpoints/last.ckpt, `make stage1-x4`); a missing checkpoint is
+replaced by a random-weight model of the same config (configs/distill.yaml, configs/distill_sharp.yaml,
+configs/stage1_x4.yaml): speed does not depend on the weights. Every row is `gvr upscale`'s whole path (decode the mp4, the codec, the network calls of every
 chunk, colour conversion, encode), with its default chunking (the student takes the clip in one window,
 the full-attention teacher one training clip at a time), in a fresh subprocess so that its peak resident
 memory is its own. The last column, seconds per output megapixel, shows how the cost grows with the frame:
@@ -34,11 +35,13 @@ import numpy as np
 # attention makes its 4, 10 and 50 steps affordable at the smallest size only (each step costs the same).
 ROWS = [
     ("student", 36, 1), ("student", 60, 1), ("student", 96, 1), ("student", 120, 1),
+    ("sharp", 36, 1), ("sharp", 60, 1), ("sharp", 96, 1), ("sharp", 120, 1),
     ("teacher", 36, 1), ("teacher", 60, 1), ("teacher", 96, 1), ("teacher", 120, 1),
     ("teacher", 36, 4), ("teacher", 36, 10), ("teacher", 36, 50),
     ("realesrgan", 36, 0), ("realesrgan", 60, 0), ("realesrgan", 96, 0), ("realesrgan", 120, 0),
 ]
 MODELS = {"student": ("logs/distill/checkpoints/last.ckpt", "configs/distill.yaml"),
+          "sharp": ("logs/distill_sharp/checkpoints/average.ckpt", "configs/distill_sharp.yaml"),
           "teacher": ("logs/stage1_x4/checkpoints/last.ckpt", "configs/stage1_x4.yaml")}
 
 
@@ -121,6 +124,7 @@ def run_row(args, name: str, side: int, steps: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--student", default=MODELS["student"][0], help="one-step student checkpoint (`make distill`)")
+    p.add_argument("--sharp", default=MODELS["sharp"][0], help="sharp one-step student (`make distill-sharp`)")
     p.add_argument("--teacher", default=MODELS["teacher"][0], help="teacher checkpoint (`make stage1-x4`)")
     p.add_argument("--frames", type=int, default=9, help="input frames")
     p.add_argument("--rows", default=None, help="subset of rows, NAME:SIDE:STEPS comma-separated (default: all of ROWS)")
@@ -146,7 +150,7 @@ def main() -> None:
     if skip and any(n == "realesrgan" for n, _, _ in rows):
         print(f"Real-ESRGAN rows skipped: {skip}")
         rows = [r for r in rows if r[0] != "realesrgan"]
-    for name in ("student", "teacher"):
+    for name in sorted({n for n, _, _ in rows if n in MODELS}, key=list(MODELS).index):
         path = getattr(args, name)
         print(f"{name}: {path if Path(path).is_file() else 'random weights of ' + MODELS[name][1] + f' ({path} absent)'}")
     print(f"{args.frames} frames of a random clip, x4, {args.threads} threads, load average "
@@ -157,7 +161,7 @@ def main() -> None:
         r = run_row(args, name, side, steps)
         ow, oh = r["output_size"]
         per_frame = r["seconds"] / r["frames"]
-        label = {"student": "gvr student", "teacher": "gvr teacher", "realesrgan": "Real-ESRGAN x4plus (ncnn)"}[name]
+        label = {"student": "gvr student", "sharp": "gvr sharp student", "teacher": "gvr teacher", "realesrgan": "Real-ESRGAN x4plus (ncnn)"}[name]
         print(f"| {label} | {side}x{side} | {ow}x{oh} | {steps or '-'} | {r.get('chunk', '-')} | {per_frame:.3f} | "
               f"{per_frame / (ow * oh / 1e6):.2f} | {r['peak_mb']:.0f} |", flush=True)
 

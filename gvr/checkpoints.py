@@ -22,13 +22,7 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
 
     module_path, key, command = _KINDS[kind]
     path = Path(ckpt)
-    require_single_file(path, "checkpoint")
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {ckpt} not found")
-    try:
-        meta = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as err:  # any unpickling/zip failure means "not a checkpoint"
-        raise ValueError(f"{ckpt} is not a PyTorch checkpoint ({type(err).__name__}: {err})") from err
+    meta = read_checkpoint(path, mmap=True)
     hp = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
     if "state_dict" not in meta or hp.get("_class_path", kind).split(".")[-1] != kind or key not in hp:
         raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
@@ -38,6 +32,19 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
     data = meta.get("datamodule_hyper_parameters") or {}
     module.train_frames = data.get("num_frames")
     return module
+
+
+def read_checkpoint(path: str | Path, mmap: bool = False):
+    """The object saved in the single-file checkpoint ``path`` (on the CPU); a missing file, a sharded folder or a
+    file that is not a PyTorch checkpoint is a clear error."""
+    path = Path(path)
+    require_single_file(path, "checkpoint")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+    except Exception as err:  # any unpickling/zip failure means "not a checkpoint"
+        raise ValueError(f"{path} is not a PyTorch checkpoint ({type(err).__name__}: {err})") from err
 
 
 def file_digest(path: str, chunk: int = 1 << 20) -> str:

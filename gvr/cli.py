@@ -1,8 +1,10 @@
 """The ``gvr`` command: LightningCLI's fit | validate | test | predict, plus user verbs (``gvr upscale``)."""
 
 import sys
+from pathlib import Path
 
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_info
 
 from gvr.data.datamodule import VideoDataModule
 from gvr.module import VSRModule
@@ -16,6 +18,7 @@ VERBS = {
     "analyze-timesteps": "gvr.commands.analyze_timesteps",
     "score": "gvr.commands.score",
     "distill": "gvr.commands.distill",
+    "average": "gvr.commands.average",
 }
 
 
@@ -26,9 +29,23 @@ class GVRCLI(LightningCLI):
         parser.link_arguments("data.scale", "model.scale")
 
 
+class SaveConfig(SaveConfigCallback):
+    """LightningCLI's config.yaml, written into the logger's run folder, or without a logger into an explicit
+    ``trainer.default_root_dir``: never into the working directory, where it would replace a user's own file."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if trainer.logger is None and Path(trainer.default_root_dir).resolve() == Path.cwd().resolve():
+            if self.save_to_log_dir and not self.already_saved:
+                rank_zero_info("no logger and no trainer.default_root_dir: config.yaml is not written "
+                               "(the checkpoint holds the model's hyper-parameters)")
+            self.save_to_log_dir = False
+        super().setup(trainer, pl_module, stage)
+
+
 # What every gvr LightningCLI (`gvr fit ...`, `gvr base fit ...`) passes besides its model class.
 CLI_DEFAULTS = dict(
     trainer_defaults={"use_distributed_sampler": False},  # StreamSampler shards the stream itself
+    save_config_callback=SaveConfig,
     save_config_kwargs={"overwrite": True},
 )
 
@@ -54,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
               "  score      score a video against a reference (PSNR, SSIM, LPIPS, VMAF, ...) or alone\n"
               "             (MUSIQ, CLIP-IQA, MANIQA, DOVER); prints JSON (gvr score --help)\n"
               "  distill    distil a trained checkpoint into a one-step student: gvr distill --config configs/distill.yaml\n"
+              "  average    the uniform weight average of one run's checkpoints (gvr average --help)\n"
               "  base       train gvr's own base model: gvr base fit --config configs/base.yaml\n"
               "  generate   run the whole cascade, base model -> SimpleGVR -> mp4 (gvr generate --help)\n"
               "  flops      analytic FLOPs of each attention op and of the whole model (gvr flops --help)\n"

@@ -209,3 +209,20 @@ def test_stop_checkpoint_saves_where_training_stopped_and_resumes_exactly(tiny_d
     a, b = full.model.state_dict(), resumed.model.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_fit_without_logger_keeps_a_config_yaml_in_the_working_directory(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "config.yaml"
+    mine.write_text("my own config\n")
+    args = tiny_cli_args(tiny_data, tmp_path, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0",
+                         "--trainer.enable_checkpointing", "false")
+    args[args.index("--trainer.logger") + 1] = "false"
+    for flag in ("--trainer.logger.save_dir", "--trainer.logger.name"):  # no logger: drop its arguments
+        i = args.index(flag)
+        del args[i:i + 2]
+    lightning_main(["fit", *args])
+    assert mine.read_text() == "my own config\n"
+    # An explicit run folder still gets the config, as LightningCLI writes it.
+    lightning_main(["fit", *args, "--trainer.default_root_dir", str(tmp_path / "run")])
+    assert "max_steps: 1" in (tmp_path / "run" / "config.yaml").read_text()

@@ -245,9 +245,11 @@ class ShardSampler(Sampler[int]):
         self.epoch = epoch
 
     def resume_at(self, epoch: int, batches: int, batch_size: int) -> None:
-        """Skip the first ``batches`` batches of ``epoch`` (already trained on before a checkpoint)."""
-        if batch_size != self.batch_size:
-            raise ValueError(f"resuming with batch size {self.batch_size}, but the checkpoint used {batch_size}")
+        """Skip the first ``batches`` batches of ``epoch`` (already trained on before a checkpoint).
+
+        ``batch_size`` is the one the run resumes with (the interface of `StreamSampler.resume_at`); that it is the
+        checkpoint's is checked by the datamodule against the checkpoint's stream layout.
+        """
         self._skip = (epoch, batches)
 
     def batches(self) -> int:

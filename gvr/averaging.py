@@ -1,0 +1,168 @@
+"""Uniform weight averaging of checkpoints: `gvr average`, and the `CheckpointAverage` callback that keeps it live.
+
+A GAN-trained one-step student swings between checkpoints a few hundred steps apart (README, "One step"); the
+uniform average of its periodic checkpoints sits between the swings. This is the averaging of SWA (Izmailov et
+al., "Averaging Weights Leads to Wider Optima and Better Generalization", 2018) and of "model soups" over one
+run, applied after training (`average_checkpoints`) or during it (`CheckpointAverage`, without keeping the
+checkpoints). Every floating-point tensor of the state dict is averaged, the EMA copy included (it is what
+`gvr upscale` serves); integer buffers are taken from the most recent checkpoint.
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from gvr.checkpoints import read_checkpoint
+
+
+# Checkpoint entries that belong to the run, not to the weights: an average is served, not resumed.
+RUN_STATE_KEYS = ("optimizer_states", "lr_schedulers", "callbacks", "loops")
+
+
+def average_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The uniform mean of every floating-point tensor of ``state_dicts``; other entries from the last one.
+
+    All state dicts must have the same keys, shapes and dtypes (the same network); the mean accumulates in
+    float64 and is returned in each tensor's own dtype.
+    """
+    if not state_dicts:
+        raise ValueError("nothing to average: no state dicts given")
+    last = state_dicts[-1]
+    for i, sd in enumerate(state_dicts[:-1]):
+        if set(sd) != set(last):
+            diff = sorted(set(sd) ^ set(last))
+            raise ValueError(f"state dict {i} and the last one hold different keys (e.g. {diff[:3]}): not one network")
+        for key, value in last.items():
+            other = sd[key]
+            if torch.is_tensor(value) and (other.shape != value.shape or other.dtype != value.dtype):
+                raise ValueError(f"{key}: {tuple(other.shape)} {other.dtype} in state dict {i}, "
+                                 f"{tuple(value.shape)} {value.dtype} in the last one")
+    out = {}
+    for key, value in last.items():
+        if torch.is_tensor(value) and value.is_floating_point():
+            total = sum(sd[key].detach().to("cpu", torch.float64) for sd in state_dicts)
+            out[key] = (total / len(state_dicts)).to(value.dtype)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_checkpoint(path: str | Path) -> dict:
+    ckpt = read_checkpoint(path)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise ValueError(f"{path} is not a gvr checkpoint (no state_dict / hyper_parameters)")
+    return ckpt
+
+
+def _save_atomic(obj: dict, output: Path) -> None:
+    tmp = output.with_name(output.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, output)
+
+
+def average_checkpoints(paths: Sequence[str | Path], output: str | Path, overwrite: bool = False) -> Path:
+    """Write the uniform average of the checkpoints ``paths`` (one run's, same config) to ``output``.
+
+    The output is the most recent input (by ``global_step``) with its state dict replaced by the average and
+    its run state (optimizer, schedulers, callbacks, loops) dropped: ``gvr upscale``, ``gvr test`` and
+    ``gvr score`` load it like any checkpoint; training does not resume from it. ``averaged_from`` lists the
+    inputs and their steps. Checkpoints of different configs, an existing ``output`` (unless ``overwrite``)
+    and an ``output`` that is one of the inputs are refused.
+    """
+    if len(paths) < 2:
+        raise ValueError(f"averaging needs at least 2 checkpoints, got {len(paths)}")
+    output = Path(output)
+    if any(Path(p).resolve() == output.resolve() for p in paths):
+        raise ValueError(f"output {output} is one of the checkpoints to average")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; choose another output (or pass overwrite)")
+    ckpts = [_load_checkpoint(p) for p in paths]
+    first_hp = ckpts[0]["hyper_parameters"]
+    for path, ckpt in zip(paths[1:], ckpts[1:]):
+        if ckpt["hyper_parameters"] != first_hp:
+            raise ValueError(f"{path} was trained with another config than {paths[0]}: not one run to average")
+    order = sorted(range(len(ckpts)), key=lambda i: ckpts[i].get("global_step", 0))
+    averaged = average_state_dicts([ckpts[i]["state_dict"] for i in order])
+    out = {k: v for k, v in ckpts[order[-1]].items() if k not in RUN_STATE_KEYS}
+    out["state_dict"] = averaged
+    out["averaged_from"] = [{"path": str(paths[i]), "global_step": ckpts[i].get("global_step")} for i in order]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomic(out, output)
+    return output
+
+
+class CheckpointAverage(Callback):
+    """Keep the uniform average of the module's weights at every ``every_n_train_steps``-th step; save it.
+
+    At steps ``every_n_train_steps``, ``2 * every_n_train_steps``, ... (from ``start_step`` on, if given) the
+    module's state dict joins a running mean held on the CPU by rank 0 (one float32 copy of the weights), and
+    ``dirpath/filename.ckpt`` is rewritten: a checkpoint of the averaged weights, written by
+    ``trainer.save_checkpoint`` with the averaged weights swapped in for the call (weights only; the training
+    weights are restored at once). It equals ``average_checkpoints`` of the checkpoints saved at the same
+    steps, without keeping them. The running mean and its count travel in the run's own checkpoints, so a
+    resumed run continues the same average. Single-device and DDP runs only: under a sharded strategy no rank
+    holds the whole state dict; average the saved (consolidated) checkpoints with ``gvr average`` instead.
+    """
+
+    def __init__(self, dirpath: str, every_n_train_steps: int, filename: str = "average", start_step: int = 0):
+        if every_n_train_steps < 1:
+            raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
+        self.dirpath = Path(dirpath)
+        self.every_n_train_steps = every_n_train_steps
+        self.filename = filename
+        self.start_step = start_step
+        self.mean: dict[str, torch.Tensor] | None = None
+        self.count = 0
+        self.steps: list[int] = []
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(dirpath=str(self.dirpath), filename=self.filename,
+                                         every_n_train_steps=self.every_n_train_steps)
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / f"{self.filename}.ckpt"
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+
+        if not isinstance(trainer.strategy, (SingleDeviceStrategy, DDPStrategy)):
+            raise ValueError(f"CheckpointAverage needs the whole state dict on each rank; "
+                             f"{type(trainer.strategy).__name__} shards it. Average the saved checkpoints "
+                             f"with `gvr average` instead.")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step < max(self.start_step, 1) or step % self.every_n_train_steps or (self.steps and self.steps[-1] == step):
+            return
+        self.steps.append(step)
+        self.count += 1
+        if not trainer.is_global_zero:  # rank 0 alone holds the mean and writes the file; the others join the save
+            trainer.save_checkpoint(self.path.with_name(self.path.name + ".tmp"), weights_only=True)
+            return
+        current = pl_module.state_dict()
+        if self.mean is None:
+            self.mean = {k: v.detach().to("cpu", torch.float32, copy=True)
+                         for k, v in current.items() if v.is_floating_point()}
+        else:
+            for key, mean in self.mean.items():
+                mean.add_((current[key].detach().to("cpu", torch.float32) - mean) / self.count)
+        backup = {k: current[k].detach().to("cpu", copy=True) for k in self.mean}
+        pl_module.load_state_dict({k: v.to(current[k].dtype) for k, v in self.mean.items()}, strict=False)
+        try:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            trainer.save_checkpoint(tmp, weights_only=True)
+            os.replace(tmp, self.path)
+        finally:
+            pl_module.load_state_dict(backup, strict=False)
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "count": self.count, "steps": list(self.steps)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.mean, self.count, self.steps = state_dict["mean"], state_dict["count"], list(state_dict["steps"])

@@ -1,0 +1,138 @@
+"""Checkpoint averaging: `average_state_dicts`, `gvr average`, and the `CheckpointAverage` callback."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_cli_args
+
+from gvr.averaging import CheckpointAverage, average_checkpoints, average_state_dicts
+from gvr.cli import lightning_main, main
+
+
+def test_average_state_dicts_means_floats_and_keeps_the_last_integers():
+    a = {"w": torch.tensor([1.0, 2.0]), "h": torch.tensor([1.0], dtype=torch.float16), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "h": torch.tensor([2.0], dtype=torch.float16), "n": torch.tensor(7)}
+    c = {"w": torch.tensor([5.0, 1.0]), "h": torch.tensor([6.0], dtype=torch.float16), "n": torch.tensor(9)}
+    out = average_state_dicts([a, b, c])
+    assert torch.equal(out["w"], torch.tensor([3.0, 3.0]))
+    assert out["h"].dtype == torch.float16 and out["h"].item() == 3.0
+    assert out["n"].item() == 9  # integer buffers (counters) come from the most recent state dict
+
+
+def test_average_state_dicts_refuses_other_networks():
+    a = {"w": torch.zeros(2), "b": torch.zeros(1)}
+    with pytest.raises(ValueError, match="different keys"):
+        average_state_dicts([a, {"w": torch.zeros(2)}])
+    with pytest.raises(ValueError, match=r"w: \(3,\)"):
+        average_state_dicts([{"w": torch.zeros(3), "b": torch.zeros(1)}, a])
+    with pytest.raises(ValueError, match="nothing to average"):
+        average_state_dicts([])
+
+
+def _fit(tiny_data, log_dir: Path, steps: int, *extra: str):
+    """A tiny run saving step checkpoints every 2 steps and keeping the live average of the same steps."""
+    return lightning_main(["fit", *tiny_cli_args(
+        tiny_data, log_dir, "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0",
+        "--trainer.callbacks+=gvr.checkpoints.StopCheckpoint", "--trainer.callbacks.dirpath", str(log_dir / "ckpt"),
+        "--trainer.callbacks.save_last", "true", "--trainer.callbacks.every_n_train_steps", "2",
+        "--trainer.callbacks.save_top_k", "-1", "--trainer.callbacks.filename", "step{step}",
+        "--trainer.callbacks.auto_insert_metric_name", "false",
+        "--trainer.callbacks+=gvr.averaging.CheckpointAverage", "--trainer.callbacks.dirpath", str(log_dir / "ckpt"),
+        "--trainer.callbacks.every_n_train_steps", "2", *extra)])
+
+
+def _assert_same_weights(a: dict, b: dict, atol: float = 1e-6) -> None:
+    assert set(a) == set(b)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=atol, msg=key)
+
+
+@pytest.fixture(scope="module")
+def averaged_run(tiny_data, tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("avg_run")
+    cli = _fit(tiny_data, log_dir, 6)
+    return log_dir / "ckpt", cli
+
+
+def test_callback_average_equals_gvr_average_of_the_saved_steps(averaged_run, tmp_path):
+    ckpt_dir, cli = averaged_run
+    steps = [ckpt_dir / f"step{s}.ckpt" for s in (2, 4, 6)]
+    assert all(p.is_file() for p in steps)
+    out = tmp_path / "avg.ckpt"
+    main(["average", *map(str, steps), "--output", str(out)])
+    offline = torch.load(out, weights_only=False)
+    live = torch.load(ckpt_dir / "average.ckpt", weights_only=False)
+    _assert_same_weights(offline["state_dict"], live["state_dict"])
+    assert live["global_step"] == offline["global_step"] == 6
+    assert [a["global_step"] for a in offline["averaged_from"]] == [2, 4, 6]
+    assert "optimizer_states" not in offline and "optimizer_states" not in live
+
+    # It is the mean, not one of the checkpoints, and the training weights were restored after each save.
+    sds = [torch.load(p, weights_only=False)["state_dict"] for p in steps]
+    key = next(k for k, v in sds[0].items() if v.is_floating_point() and not torch.equal(v, sds[2][k]))
+    torch.testing.assert_close(offline["state_dict"][key], (sds[0][key] + sds[1][key] + sds[2][key]) / 3)
+    _assert_same_weights({k: v for k, v in cli.model.state_dict().items()}, sds[2], atol=0)
+
+
+def test_averaged_checkpoint_upscales(averaged_run, tiny_data, tmp_path):
+    from gvr.data.video import probe_video
+
+    ckpt_dir, _ = averaged_run
+    out = tmp_path / "up.mp4"
+    main(["upscale", tiny_data["val_video"], "--ckpt", str(ckpt_dir / "average.ckpt"), "--output", str(out),
+          "--steps", "1"])
+    src, up = probe_video(tiny_data["val_video"]), probe_video(out)
+    assert (up.width, up.height, up.frames) == (2 * src.width, 2 * src.height, src.frames)
+
+
+def test_gvr_average_refuses_bad_input(averaged_run, tmp_path):
+    ckpt_dir, _ = averaged_run
+    a, b = str(ckpt_dir / "step2.ckpt"), str(ckpt_dir / "step4.ckpt")
+    existing = tmp_path / "mine.ckpt"
+    existing.write_bytes(b"user data")
+    with pytest.raises(SystemExit, match="exists"):
+        main(["average", a, b, "--output", str(existing)])
+    assert existing.read_bytes() == b"user data"
+    with pytest.raises(SystemExit, match="one of the checkpoints"):
+        main(["average", a, b, "--output", b])
+    with pytest.raises(SystemExit, match="at least 2"):
+        main(["average", a, "--output", str(tmp_path / "one.ckpt")])
+    other = torch.load(b, weights_only=False)
+    other["hyper_parameters"]["lr"] = 0.5
+    torch.save(other, tmp_path / "other.ckpt")
+    with pytest.raises(SystemExit, match="another config"):
+        main(["average", a, str(tmp_path / "other.ckpt"), "--output", str(tmp_path / "x.ckpt")])
+    with pytest.raises(SystemExit, match="not found"):
+        main(["average", a, str(tmp_path / "missing.ckpt"), "--output", str(tmp_path / "x.ckpt")])
+    assert not (tmp_path / "x.ckpt").exists()
+
+
+def test_resumed_run_continues_the_same_average(averaged_run, tiny_data, tmp_path):
+    ckpt_dir, _ = averaged_run
+    part = _fit(tiny_data, tmp_path, 3)  # averages step 2; last.ckpt at the stop (step 3) carries the mean
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]
+    avg_state = next(v for k, v in state.items() if k.startswith("CheckpointAverage"))
+    assert avg_state["steps"] == [2] and avg_state["count"] == 1
+    _fit(tiny_data, tmp_path, 6, "--ckpt_path", str(tmp_path / "ckpt" / "last.ckpt"))
+    resumed = torch.load(tmp_path / "ckpt" / "average.ckpt", weights_only=False)["state_dict"]
+    full = torch.load(ckpt_dir / "average.ckpt", weights_only=False)["state_dict"]
+    _assert_same_weights(resumed, full)
+    del part
+
+
+def test_callback_refuses_bad_settings():
+    with pytest.raises(ValueError, match="every_n_train_steps"):
+        CheckpointAverage("x", every_n_train_steps=0)
+
+
+def test_averaged_checkpoint_benchmarks_with_gvr_test(averaged_run, tiny_data, tmp_path):
+    import json
+
+    from test_benchmark import _test_args
+
+    ckpt_dir, _ = averaged_run
+    lightning_main(_test_args(tiny_data, str(ckpt_dir / "average.ckpt"), tmp_path, tiny_data["val"],
+                              "--trainer.callbacks.init_args.metrics", "[psnr]"))
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["clips"] == 2 and "psnr" in summary["methods"]["model"]["mean"]
