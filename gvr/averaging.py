@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
 
 from gvr.checkpoints import read_checkpoint
 
@@ -103,7 +104,7 @@ class CheckpointAverage(Callback):
     ``trainer.save_checkpoint`` with the averaged weights swapped in for the call (weights only; the training
     weights are restored at once). It equals ``average_checkpoints`` of the checkpoints saved at the same
     steps, without keeping them. The running mean and its count travel in the run's own checkpoints, so a
-    resumed run continues the same average. Single-device and DDP runs only: under a sharded strategy no rank
+    resumed run continues the same average; a new run beside another run's file writes ``filename-v1.ckpt``. Single-device and DDP runs only: under a sharded strategy no rank
     holds the whole state dict; average the saved (consolidated) checkpoints with ``gvr average`` instead.
     """
 
@@ -114,6 +115,7 @@ class CheckpointAverage(Callback):
         self.every_n_train_steps = every_n_train_steps
         self.filename = filename
         self.start_step = start_step
+        self.name = filename  # the file's stem in this run: filename, or filename-vN beside another run's file
         self.mean: dict[str, torch.Tensor] | None = None
         self.count = 0
         self.steps: list[int] = []
@@ -125,7 +127,7 @@ class CheckpointAverage(Callback):
 
     @property
     def path(self) -> Path:
-        return self.dirpath / f"{self.filename}.ckpt"
+        return self.dirpath / f"{self.name}.ckpt"
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
@@ -134,6 +136,14 @@ class CheckpointAverage(Callback):
             raise ValueError(f"CheckpointAverage needs the whole state dict on each rank; "
                              f"{type(trainer.strategy).__name__} shards it. Average the saved checkpoints "
                              f"with `gvr average` instead.")
+        if stage == "fit" and trainer.ckpt_path is None:  # a new run never replaces another run's average
+            name, version = self.filename, 0
+            while (self.dirpath / f"{name}.ckpt").exists():
+                version += 1
+                name = f"{self.filename}-v{version}"
+            self.name = trainer.strategy.broadcast(name)
+            if self.name != self.filename:
+                rank_zero_warn(f"{self.dirpath / self.filename}.ckpt exists: this run's average goes to {self.path}")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -162,7 +172,8 @@ class CheckpointAverage(Callback):
             pl_module.load_state_dict(backup, strict=False)
 
     def state_dict(self) -> dict:
-        return {"mean": self.mean, "count": self.count, "steps": list(self.steps)}
+        return {"mean": self.mean, "count": self.count, "steps": list(self.steps), "name": self.name}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.mean, self.count, self.steps = state_dict["mean"], state_dict["count"], list(state_dict["steps"])
+        self.name = state_dict.get("name", self.filename)

@@ -136,3 +136,33 @@ def test_averaged_checkpoint_benchmarks_with_gvr_test(averaged_run, tiny_data, t
                               "--trainer.callbacks.init_args.metrics", "[psnr]"))
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["clips"] == 2 and "psnr" in summary["methods"]["model"]["mean"]
+
+
+def test_a_new_run_keeps_another_runs_average(tiny_data, tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    theirs = tmp_path / "ckpt" / "average.ckpt"
+    theirs.write_bytes(b"another run")
+    _fit(tiny_data, tmp_path, 2)
+    assert theirs.read_bytes() == b"another run"
+    assert torch.load(tmp_path / "ckpt" / "average-v1.ckpt", weights_only=False)["global_step"] == 2
+
+
+@pytest.mark.slow
+def test_callback_under_ddp_equals_the_average_of_the_saved_steps(tiny_data, tmp_path):
+    import subprocess
+    import sys
+
+    args = tiny_cli_args(
+        tiny_data, tmp_path, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "4",
+        "--trainer.limit_val_batches", "0",
+        "--trainer.callbacks+=gvr.checkpoints.StopCheckpoint", "--trainer.callbacks.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.callbacks.every_n_train_steps", "2", "--trainer.callbacks.save_top_k", "-1",
+        "--trainer.callbacks.filename", "step{step}", "--trainer.callbacks.auto_insert_metric_name", "false",
+        "--trainer.callbacks+=gvr.averaging.CheckpointAverage", "--trainer.callbacks.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.callbacks.every_n_train_steps", "2")
+    run = subprocess.run([sys.executable, "-m", "gvr.cli", "fit", *args], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    offline = average_checkpoints([tmp_path / "ckpt" / "step2.ckpt", tmp_path / "ckpt" / "step4.ckpt"], tmp_path / "o.ckpt")
+    live = torch.load(tmp_path / "ckpt" / "average.ckpt", weights_only=False)
+    _assert_same_weights(torch.load(offline, weights_only=False)["state_dict"], live["state_dict"])
+    assert live["global_step"] == 4 and not list((tmp_path / "ckpt").glob("*.tmp"))
