@@ -104,8 +104,9 @@ class CheckpointAverage(Callback):
     ``trainer.save_checkpoint`` with the averaged weights swapped in for the call (weights only; the training
     weights are restored at once). It equals ``average_checkpoints`` of the checkpoints saved at the same
     steps, without keeping them. The running mean and its count travel in the run's own checkpoints, so a
-    resumed run continues the same average; a new run beside another run's file writes ``filename-v1.ckpt``. Single-device and DDP runs only: under a sharded strategy no rank
-    holds the whole state dict; average the saved (consolidated) checkpoints with ``gvr average`` instead.
+    resumed run continues the same average; a new run beside another run's file writes ``filename-v1.ckpt``.
+    Single-device and DDP runs only: under a sharded strategy rank 0 does not hold the whole state dict;
+    average the saved (consolidated) checkpoints with ``gvr average`` instead.
     """
 
     def __init__(self, dirpath: str, every_n_train_steps: int, filename: str = "average", start_step: int = 0):
@@ -133,7 +134,7 @@ class CheckpointAverage(Callback):
         from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 
         if not isinstance(trainer.strategy, (SingleDeviceStrategy, DDPStrategy)):
-            raise ValueError(f"CheckpointAverage needs the whole state dict on each rank; "
+            raise ValueError(f"CheckpointAverage needs the whole state dict on rank 0; "
                              f"{type(trainer.strategy).__name__} shards it. Average the saved checkpoints "
                              f"with `gvr average` instead.")
         if stage == "fit" and trainer.ckpt_path is None:  # a new run never replaces another run's average
