@@ -9,7 +9,7 @@ checkpoints). Every floating-point tensor of the state dict is averaged, the EMA
 """
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -58,10 +58,14 @@ def _load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def _save_atomic(obj: dict, output: Path) -> None:
-    tmp = output.with_name(output.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, output)
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)``, then rename the temporary file to ``path``: ``path`` is never a half-written checkpoint."""
+    write(_tmp(path))
+    os.replace(_tmp(path), path)
 
 
 def average_checkpoints(paths: Sequence[str | Path], output: str | Path, overwrite: bool = False) -> Path:
@@ -91,7 +95,7 @@ def average_checkpoints(paths: Sequence[str | Path], output: str | Path, overwri
     out["state_dict"] = averaged
     out["averaged_from"] = [{"path": str(paths[i]), "global_step": ckpts[i].get("global_step")} for i in order]
     output.parent.mkdir(parents=True, exist_ok=True)
-    _save_atomic(out, output)
+    _write_atomic(output, lambda tmp: torch.save(out, tmp))
     return output
 
 
@@ -153,7 +157,7 @@ class CheckpointAverage(Callback):
         self.steps.append(step)
         self.count += 1
         if not trainer.is_global_zero:  # rank 0 alone holds the mean and writes the file; the others join the save
-            trainer.save_checkpoint(self.path.with_name(self.path.name + ".tmp"), weights_only=True)
+            trainer.save_checkpoint(_tmp(self.path), weights_only=True)
             return
         current = pl_module.state_dict()
         if self.mean is None:
@@ -166,9 +170,7 @@ class CheckpointAverage(Callback):
         pl_module.load_state_dict({k: v.to(current[k].dtype) for k, v in self.mean.items()}, strict=False)
         try:
             self.dirpath.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            trainer.save_checkpoint(tmp, weights_only=True)
-            os.replace(tmp, self.path)
+            _write_atomic(self.path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=True))
         finally:
             pl_module.load_state_dict(backup, strict=False)
 
