@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
-from gvr.models.dit import SimpleGVR
+from gvr.models.dit import SimpleGVR, patchify, unpatchify
 from gvr.models.embed import ScalarEmbedder, TextProjection
 from gvr.models.rope import Rope3D, apply_rope
 from gvr.models.upsampler import LatentUpsampler, Res3D
@@ -176,6 +176,16 @@ def test_time_patch_pads_and_crops():
     z, t, _, s = inputs(t=5)
     out = model(z, t, torch.randn(2, 3, 5, 7, 9), s)
     assert out.shape == (2, C, 5, 20, 25)
+
+
+@pytest.mark.parametrize("patch", [(1, 2, 2), (1, 1, 1), (2, 2, 2)])
+@pytest.mark.parametrize("size", [(4, 8, 8), (3, 7, 8), (4, 8, 5)])
+def test_unpatchify_inverts_patchify_and_returns_no_view(patch, size):
+    # A view as the network's output would let an in-place op skip FSDP2's pre-backward all-gather.
+    z = torch.randn(2, 3, *size)
+    tokens, grid = patchify(z, patch)
+    out = unpatchify(tokens, grid, patch, size)
+    assert torch.equal(out, z) and out._base is None and out.is_contiguous()
 
 
 def test_fresh_model_outputs_exact_zero():

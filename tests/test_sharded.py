@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -125,8 +126,17 @@ def test_shard_network_units_and_ema_update_on_shards(one_rank_group):
     assert all(isinstance(b, FSDPModule) for b in net.blocks) and isinstance(net, FSDPModule)
     assert isinstance(net.t_embedder, FSDPModule) and isinstance(net.blocks[0].spatial_attn.norm_q, FSDPModule)
     assert not isinstance(net.upsampler, FSDPModule)
-    # An inference forward leaves every parameter a shard (the root's too), so the EMA update stays shard-wise.
     z, c = torch.randn(1, 12, 2, 8, 8), torch.randn(1, 12, 2, 4, 4)
+    # A training forward returns a tensor of its own: FSDP2 warns of a view output (in-place ops on it would
+    # skip the pre-backward all-gather).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with torch.autocast("cpu", torch.bfloat16):
+            out = net(z, torch.rand(1), c, torch.rand(1))
+        out.float().square().mean().backward()
+    assert not [w for w in caught if "view" in str(w.message)], [str(w.message) for w in caught]
+    net.zero_grad(set_to_none=True)
+    # An inference forward leaves every parameter a shard (the root's too), so the EMA update stays shard-wise.
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
         ema(z, torch.rand(1), c, torch.rand(1))
     assert all(isinstance(p, DTensor) for p in ema.parameters())

@@ -46,10 +46,16 @@ def patchify(x: Tensor, patch_size: tuple[int, int, int]) -> tuple[Tensor, tuple
 
 
 def unpatchify(x: Tensor, grid: tuple[int, int, int], patch_size: tuple[int, int, int], size: tuple[int, int, int]) -> Tensor:
-    """Inverse of `patchify`: tokens `(B, N, C * pt * ph * pw)` -> `(B, C, T, H, W)` cropped to `size`."""
+    """Inverse of `patchify`: tokens `(B, N, C * pt * ph * pw)` -> `(B, C, T, H, W)` cropped to `size`.
+
+    The result is a tensor of its own, never a view (a network returning a view would let an in-place op on
+    its output skip FSDP2's pre-backward all-gather; `fully_shard` warns of it).
+    """
     pt, ph, pw = patch_size
     x = rearrange(x, "b (t h w) (c p q r) -> b c (t p) (h q) (w r)", t=grid[0], h=grid[1], w=grid[2], p=pt, q=ph, r=pw)
-    return x[:, :, : size[0], : size[1], : size[2]]
+    if tuple(x.shape[2:]) != tuple(size):
+        x = x[:, :, : size[0], : size[1], : size[2]]
+    return x.clone(memory_format=torch.contiguous_format) if x._base is not None else x
 
 
 def run_blocks(
