@@ -121,6 +121,17 @@ def test_resumed_run_continues_the_same_average(averaged_run, tiny_data, tmp_pat
     del part
 
 
+def test_start_step_leaves_the_early_steps_out(averaged_run, tiny_data, tmp_path):
+    ckpt_dir, _ = averaged_run
+    _fit(tiny_data, tmp_path, 6, "--trainer.callbacks.start_step", "3")  # averages steps 4 and 6, not 2
+    late = torch.load(tmp_path / "ckpt" / "average.ckpt", weights_only=False)
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]
+    assert next(v for k, v in state.items() if k.startswith("CheckpointAverage"))["steps"] == [4, 6]
+    out = tmp_path / "offline.ckpt"
+    main(["average", str(ckpt_dir / "step4.ckpt"), str(ckpt_dir / "step6.ckpt"), "--output", str(out)])
+    _assert_same_weights(late["state_dict"], torch.load(out, weights_only=False)["state_dict"])
+
+
 def test_callback_refuses_bad_settings():
     with pytest.raises(ValueError, match="every_n_train_steps"):
         CheckpointAverage("x", every_n_train_steps=0)
