@@ -1,6 +1,7 @@
 """Checkpoints: rebuild a trained gvr module (VSR or base model) from its file alone; save where training stops."""
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,7 +28,9 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
     if "state_dict" not in meta or hp.get("_class_path", kind).split(".")[-1] != kind or key not in hp:
         raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
     cls = getattr(importlib.import_module(module_path), kind)
-    module = cls.load_from_checkpoint(path, map_location=device, weights_only=False).eval().to(device)
+    with warnings.catch_warnings():  # the stored config rebuilds the networks, which Lightning then sees as hparams
+        warnings.filterwarnings("ignore", message=r"Attribute '\w+' is an instance of `nn.Module`")
+        module = cls.load_from_checkpoint(path, map_location=device, weights_only=False).eval().to(device)
     # The training clip length (data.num_frames) tells `gvr upscale` how much temporal context the model learned.
     data = meta.get("datamodule_hyper_parameters") or {}
     module.train_frames = data.get("num_frames")

@@ -7,13 +7,12 @@ chunk being blended are held; finished frames go straight to the encoder.
 import logging
 import math
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.data.video import VideoError, VideoWriter, check_output, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
 from gvr.flow.tiled import ramp_weights
 
 log = logging.getLogger(__name__)
@@ -217,8 +216,7 @@ def upscale_video(
     info = probe_video(source)
     if info.frames < MIN_FRAMES:
         raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model)")
-    if Path(output).exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    check_output(source, output, overwrite)
     scale = float(module.hparams.scale)
     out_h, out_w = output_size(info.height, info.width, scale)
     chunk = chunk or auto_chunk(module, info.frames, max_frames, (out_h, out_w))

@@ -46,6 +46,10 @@ def test_classic_kind_writes_the_low_resolution_result(tmp_path, capsys):
     assert (info.width, info.height, info.frames) == (38, 26, 10)  # 96 / 2.5 = 38.4, 64 / 2.5 = 25.6
     with pytest.raises(SystemExit, match="exists"):
         main(["degrade", str(src), "--kind", "classic", "--output", str(out)])
+    before = src.read_bytes()
+    with pytest.raises(SystemExit, match="is the input video"):
+        main(["degrade", str(src), "--kind", "classic", "--output", str(src), "--overwrite"])
+    assert src.read_bytes() == before
 
 
 def test_config_must_match_the_kind(tmp_path):

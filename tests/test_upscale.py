@@ -152,6 +152,8 @@ def test_auto_overlap_is_a_quarter_of_the_chunk():
 
 def test_checkpoint_records_the_training_clip_length(tmp_path):
     """load_gvr_module sets train_frames from the checkpoint's datamodule hyper-parameters."""
+    import warnings
+
     import torch
 
     from gvr.checkpoints import load_gvr_module
@@ -160,7 +162,10 @@ def test_checkpoint_records_the_training_clip_length(tmp_path):
     ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams, _class_path="gvr.module.VSRModule"),
             "datamodule_hyper_parameters": {"num_frames": 5}, "pytorch-lightning_version": "2.5.0"}
     torch.save(ckpt, tmp_path / "m.ckpt")
-    assert load_gvr_module(str(tmp_path / "m.ckpt")).train_frames == 5
+    with warnings.catch_warnings(record=True) as caught:  # no advice to the user about save_hyperparameters
+        warnings.simplefilter("always")
+        assert load_gvr_module(str(tmp_path / "m.ckpt")).train_frames == 5
+    assert not [w for w in caught if "nn.Module" in str(w.message)]
 
 
 def test_bf16_precision_stays_close_to_float32_and_unknown_precision_is_refused(tmp_path):
@@ -200,3 +205,27 @@ def test_gpu_benchmark_says_it_needs_a_gpu():
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
     run = subprocess.run([sys.executable, str(script), "--rows", "student"], capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "needs a CUDA GPU" in run.stderr
+
+
+def test_the_input_video_is_never_the_output(tmp_path):
+    # Not even with --overwrite: the same path, another spelling of it, a hard link or a symlink to the input.
+    from conftest import moving_frames
+
+    from gvr.data.video import write_video
+    from gvr.upscale import upscale_video
+
+    src = tmp_path / "in.mp4"
+    write_video(src, moving_frames(3, 16, 16), fps=24, crf=0)
+    before = src.read_bytes()
+    (tmp_path / "hard.mp4").hardlink_to(src)
+    (tmp_path / "soft.mp4").symlink_to(src)
+    module = _vsr()
+    for output in (src, tmp_path / "sub" / ".." / "in.mp4", tmp_path / "hard.mp4", tmp_path / "soft.mp4"):
+        with pytest.raises(FileExistsError, match="is the input video"):
+            upscale_video(module, str(src), str(output), steps=1, overwrite=True, progress=False)
+    assert src.read_bytes() == before
+    mine = tmp_path / "mine.mp4"
+    mine.write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        upscale_video(module, str(src), str(mine), steps=1, progress=False)
+    assert mine.read_bytes() == b"user data"

@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.data.video import VideoError, VideoWriter, check_output, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
 from gvr.seeding import generator
 
 KINDS = {
@@ -59,8 +59,7 @@ def degrade_video(source: str, output: str, kind: str, degradation, seed: int = 
                   chunk: int = 32, overwrite: bool = False, progress: bool = True) -> dict:
     """Degrade ``source`` chunk by chunk into ``output``; returns a summary of sizes and frames."""
     info = probe_video(source)
-    if Path(output).exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    check_output(source, output, overwrite)
     if kind in ("classic", "model"):
         size = (max(1, math.floor(info.height / scale + 0.5)), max(1, math.floor(info.width / scale + 0.5)))
     else:
