@@ -198,7 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", help="sharded checkpoint folder (e.g. logs/stage1/checkpoints/last.ckpt)")
     parser.add_argument("output", help="the single-file checkpoint to write")
     args = parser.parse_args(argv)
-    print(consolidate_checkpoint(args.folder, args.output))
+    if Path(args.output).exists():
+        parser.error(f"{args.output} exists; write the gathered checkpoint to another file")
+    try:
+        print(consolidate_checkpoint(args.folder, args.output))
+    except ValueError as err:
+        parser.error(str(err))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from conftest import tiny_cli_args
 from gvr.checkpoints import load_gvr_module
 from gvr.models import SimpleGVR
 from gvr.strategies import FSDP2Strategy, consolidate_checkpoint, shard_network
+from gvr.strategies import main as strategies_main
 from gvr.training import ema_copy, ema_update, read_network_weights
 
 TESTS = Path(__file__).resolve().parent
@@ -154,6 +155,13 @@ def test_strategy_arguments_and_consolidate_errors(tmp_path):
     assert FSDP2Strategy(param_dtype="bfloat16").param_dtype == torch.bfloat16
     with pytest.raises(ValueError, match="not a sharded checkpoint"):
         consolidate_checkpoint(tmp_path, tmp_path / "out.ckpt")
+    with pytest.raises(SystemExit):  # the command line says it in one line, no traceback
+        strategies_main([str(tmp_path), str(tmp_path / "out.ckpt")])
+    mine = tmp_path / "mine.ckpt"
+    mine.write_bytes(b"user data")
+    with pytest.raises(SystemExit):
+        strategies_main([str(tmp_path), str(mine)])
+    assert mine.read_bytes() == b"user data"
     folder = tmp_path / "last.ckpt"  # what FSDP2Strategy saves: where one file is needed, say how to gather it
     folder.mkdir()
     torch.save({}, folder / "meta.pt")
