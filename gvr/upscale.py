@@ -1,12 +1,16 @@
-"""Upscale whole videos with a trained VSRModule, in overlapping temporal chunks blended at the seams.
+"""Upscale whole videos with a trained VSRModule, in overlapping temporal chunks blended at the seams, and photos.
 
 Memory stays bounded whatever the length: only one chunk of LR frames and the HR frames of the
-chunk being blended are held; finished frames go straight to the encoder.
+chunk being blended are held; finished frames go straight to the encoder. A photo is a still clip of a few
+copies (`upscale_image`).
 """
 
 import logging
 import math
+import os
+import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -215,7 +219,8 @@ def upscale_video(
         raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
     info = probe_video(source)
     if info.frames < MIN_FRAMES:
-        raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model)")
+        raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model; "
+                         f"a photo upscales from an image file: {', '.join(IMAGE_FORMATS)})")
     check_output(source, output, overwrite)
     scale = float(module.hparams.scale)
     out_h, out_w = output_size(info.height, info.width, scale)
@@ -244,6 +249,98 @@ def upscale_video(
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
             "frames": info.frames, "fps": info.fps, "chunks": len(plan), "chunk": chunk, "tile": tile, "scale": scale,
             "overlap": overlap, "prompt": prompt, "precision": precision}
+
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+                 ".tiff": "TIFF"}
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a still image by its extension (one of `IMAGE_FORMATS`)."""
+    return Path(path).suffix.lower() in IMAGE_FORMATS
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """The photo at ``path`` as uint8 RGB ``(H, W, 3)``, turned as its EXIF orientation says, and whether it had
+    an alpha channel (dropped: the model sees colour only). An unreadable file is a `VideoError`."""
+    from PIL import Image, ImageOps
+
+    if not Path(path).is_file():
+        raise VideoError(f"image '{path}' does not exist or is not a file")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            alpha = "A" in im.getbands() or "transparency" in im.info
+            return np.asarray(im.convert("RGB")), alpha
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise VideoError(f"cannot read image '{path}': {err}") from err
+
+
+@torch.no_grad()
+def upscale_image(
+    module,
+    source: str,
+    output: str,
+    frames: int | None = None,
+    steps: int | None = None,
+    s: float | None = None,
+    seed: int = 0,
+    tile: int | None = None,
+    tile_overlap: int = 8,
+    token_budget: int | None = None,
+    prompt: str | None = None,
+    color_fix: str | None = None,
+    precision: str = "32",
+    overwrite: bool = False,
+    quality: int = 95,
+) -> dict:
+    """Upscale one photo with ``module`` (a VSRModule) and write it to ``output`` (PNG, JPEG, WebP, BMP or TIFF).
+
+    The model sees the photo as a still clip of ``frames`` copies (None: ``MIN_FRAMES``, or one latent frame
+    past the first for a codec that packs frames) and the middle output frame is written, ``output_size``
+    pixels, through a temporary file renamed into place. ``quality`` is the JPEG / WebP quality. The other
+    arguments are those of :func:`upscale_video`. Returns a summary like :func:`upscale_video`'s.
+    """
+    if precision not in ("32", "bf16"):
+        raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
+    if prompt is not None and getattr(module, "text_encoder", None) is None:
+        raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
+    if not is_image(output):
+        raise ValueError(f"the upscale of an image is an image: {output} must end in one of {sorted(IMAGE_FORMATS)}")
+    frames = frames or max(MIN_FRAMES, module.codec.temporal_factor + 1)
+    if frames < MIN_FRAMES:
+        raise ValueError(f"frames must be at least {MIN_FRAMES}, got {frames}")
+    image, alpha = read_image(source)
+    check_output(source, output, overwrite)
+    if alpha:
+        log.warning("%s: the alpha channel is dropped; the upscale is opaque RGB", source)
+    h, w = image.shape[:2]
+    scale = float(module.hparams.scale)
+    out_h, out_w = output_size(h, w, scale)
+    tile = tile or auto_tile(module, (out_h, out_w), (h, w), token_budget)
+    module.eval()
+    x = frames_to_tensor(np.repeat(image[None], frames, axis=0)).unsqueeze(0).to(module.device)
+    with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, tile=tile, tile_overlap=tile_overlap,
+                                 captions=None if prompt is None else [prompt], color_fix=color_fix)
+    _write_image(tensor_to_frames(hr[0])[frames // 2], output, quality)
+    return {"input": source, "output": output, "input_size": [w, h], "output_size": [out_w, out_h], "frames": frames,
+            "tile": tile, "scale": scale, "prompt": prompt, "precision": precision, "alpha_dropped": alpha}
+
+
+def _write_image(frame: np.ndarray, output: str, quality: int) -> None:
+    """Save uint8 RGB ``frame`` to ``output`` through a hidden temporary file beside it, renamed when whole."""
+    from PIL import Image
+
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = IMAGE_FORMATS[path.suffix.lower()]
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        Image.fromarray(frame).save(tmp, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_module(ckpt: str, device: str = "cpu"):

@@ -229,3 +229,95 @@ def test_the_input_video_is_never_the_output(tmp_path):
     with pytest.raises(FileExistsError, match="pass --overwrite"):
         upscale_video(module, str(src), str(mine), steps=1, progress=False)
     assert mine.read_bytes() == b"user data"
+
+
+def _photo(path, h=15, w=22, mode="RGB"):
+    from conftest import moving_frames
+    from PIL import Image
+
+    image = Image.fromarray(moving_frames(1, h, w, seed=3)[0])
+    image.convert(mode).save(path)
+    return np.asarray(image)
+
+
+def test_a_photo_upscales_as_a_still_clip_to_an_image(tmp_path):
+    import torch
+    from PIL import Image
+
+    from gvr.data.video import frames_to_tensor, tensor_to_frames
+    from gvr.upscale import upscale_image
+
+    module = _vsr().eval()
+    src = tmp_path / "photo.png"
+    image = _photo(src)
+    summary = upscale_image(module, str(src), str(tmp_path / "up.png"), steps=1)
+    assert summary["output_size"] == [44, 30] and summary["frames"] == 2 and not summary["alpha_dropped"]
+    got = np.asarray(Image.open(tmp_path / "up.png"))
+    # The middle frame of the model's output on a clip of copies, written losslessly.
+    with torch.no_grad():
+        clip = frames_to_tensor(np.repeat(image[None], 2, axis=0)).unsqueeze(0)
+        want = tensor_to_frames(module.upscale_clip(clip, (30, 44), steps=1)[0])[1]
+    assert got.shape == (30, 44, 3) and np.array_equal(got, want)
+    summary = upscale_image(module, str(src), str(tmp_path / "up3.jpg"), frames=3, steps=1)
+    assert summary["frames"] == 3 and Image.open(tmp_path / "up3.jpg").size == (44, 30)
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_photo_orientation_alpha_and_bad_files(tmp_path):
+    from PIL import Image
+
+    from gvr.data.video import VideoError
+    from gvr.upscale import read_image, upscale_image
+
+    rotated = tmp_path / "rotated.jpg"  # stored 22 wide and 15 high, displayed turned a quarter: 15 x 22
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.zeros((15, 22, 3), np.uint8)).save(rotated, exif=exif)
+    assert read_image(rotated)[0].shape == (22, 15, 3)
+    _photo(tmp_path / "rgba.png", mode="RGBA")
+    image, alpha = read_image(tmp_path / "rgba.png")
+    assert alpha and image.shape == (15, 22, 3)
+
+    module = _vsr()
+    src = tmp_path / "photo.png"
+    _photo(src)
+    (tmp_path / "cut.png").write_bytes(src.read_bytes()[: len(src.read_bytes()) // 2])
+    (tmp_path / "text.png").write_text("not an image")
+    for bad in ("cut.png", "text.png", "missing.png"):
+        with pytest.raises(VideoError):
+            upscale_image(module, str(tmp_path / bad), str(tmp_path / "o.png"), steps=1)
+    with pytest.raises(ValueError, match="must end in one of"):
+        upscale_image(module, str(src), str(tmp_path / "o.mp4"), steps=1)
+    with pytest.raises(ValueError, match="frames must be at least"):
+        upscale_image(module, str(src), str(tmp_path / "o.png"), frames=1, steps=1)
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        upscale_image(module, str(src), str(mine), steps=1)
+    with pytest.raises(FileExistsError, match="is the input"):
+        upscale_image(module, str(src), str(src), steps=1, overwrite=True)
+    assert mine.read_bytes() == b"user data" and read_image(src)[0].shape == (15, 22, 3)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_gvr_upscale_takes_a_photo_from_the_command_line(tmp_path, capsys):
+    import json
+
+    import torch
+    from PIL import Image
+
+    from gvr.cli import main
+
+    module = _vsr()
+    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams, _class_path="gvr.module.VSRModule"),
+            "pytorch-lightning_version": "2.5.0"}
+    torch.save(ckpt, tmp_path / "m.ckpt")
+    _photo(tmp_path / "photo.webp")
+    main(["upscale", str(tmp_path / "photo.webp"), "--ckpt", str(tmp_path / "m.ckpt"), "--output", str(tmp_path / "up.png"),
+          "--steps", "1"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["output_size"] == [44, 30]
+    assert Image.open(tmp_path / "up.png").size == (44, 30)
+    with pytest.raises(SystemExit, match="is an image but"):
+        main(["upscale", str(tmp_path / "m.ckpt"), "--ckpt", str(tmp_path / "m.ckpt"), "--output", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["upscale", str(tmp_path / "none.png"), "--ckpt", str(tmp_path / "m.ckpt"), "--output", str(tmp_path / "x.png")])

@@ -1,18 +1,19 @@
-"""``gvr upscale INPUT --ckpt CKPT --output OUT.mp4``: super-resolve one video file."""
+"""``gvr upscale INPUT --ckpt CKPT --output OUT.mp4``: super-resolve one video file (or one photo, to an image)."""
 
 import argparse
 import json
 import logging
+import os
 import sys
 
 from gvr.data.video import VideoError
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gvr upscale", description="Upscale a video with a trained gvr checkpoint.")
-    p.add_argument("input", help="video file (anything PyAV decodes)")
+    p = argparse.ArgumentParser(prog="gvr upscale", description="Upscale a video (or a photo) with a trained gvr checkpoint.")
+    p.add_argument("input", help="video file (anything PyAV decodes), or a photo (.png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff)")
     p.add_argument("--ckpt", required=True, help="checkpoint written by `gvr fit` (rebuilds model and codec)")
-    p.add_argument("--output", "-o", required=True, help="output .mp4 (H.264) or .mkv (FFV1)")
+    p.add_argument("--output", "-o", required=True, help="output .mp4 (H.264) or .mkv (FFV1); for a photo an image file")
     p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the checkpoint's sample_steps)")
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
     p.add_argument("--chunk", type=int, default=None,
@@ -34,6 +35,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--precision", choices=["32", "bf16"], default="32",
                    help="network precision: bf16 autocast (fast on GPUs with bfloat16 tensor cores) or float32")
+    p.add_argument("--frames", type=int, default=None,
+                   help="photo only: copies of it in the still clip the model sees (default: 2, or one latent frame "
+                        "past the first for a codec that packs frames)")
+    p.add_argument("--quality", type=int, default=95, help="photo only: JPEG / WebP quality of the output")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     return p
 
@@ -41,15 +46,25 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from gvr.upscale import load_module, upscale_video
+    from gvr.upscale import is_image, load_module, upscale_image, upscale_video
 
     try:
+        if not os.path.isfile(args.input):  # before the model loads
+            raise FileNotFoundError(f"{args.input} does not exist or is not a file")
+        if not is_image(args.input) and is_image(args.output):
+            raise ValueError(f"{args.output} is an image but {args.input} is not one: write the video to .mp4 or .mkv")
         module = load_module(args.ckpt, args.device)
-        summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
-                                overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
-                                tile_overlap=args.tile_overlap, color_fix=args.color_fix, overwrite=args.overwrite, max_frames=args.max_frames,
-                                token_budget=args.token_budget, prompt=args.prompt,
-                                precision=args.precision)
+        if is_image(args.input):
+            summary = upscale_image(module, args.input, args.output, frames=args.frames, steps=args.steps, s=args.s,
+                                    seed=args.seed, tile=args.tile, tile_overlap=args.tile_overlap,
+                                    token_budget=args.token_budget, prompt=args.prompt, color_fix=args.color_fix,
+                                    precision=args.precision, overwrite=args.overwrite, quality=args.quality)
+        else:
+            summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
+                                    overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
+                                    tile_overlap=args.tile_overlap, color_fix=args.color_fix, overwrite=args.overwrite,
+                                    max_frames=args.max_frames, token_budget=args.token_budget, prompt=args.prompt,
+                                    precision=args.precision)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))
