@@ -22,7 +22,6 @@ and logos only, so they are not fetched; neither are the paintings and renders o
 import argparse
 import fnmatch
 import hashlib
-import json
 import os
 import re
 import shutil

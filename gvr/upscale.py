@@ -8,7 +8,6 @@ copies (`upscale_image`).
 import logging
 import math
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gvr.data.video import VideoError, VideoWriter, check_output, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.files import atomic_path
 from gvr.flow.tiled import ramp_weights
 
 log = logging.getLogger(__name__)
@@ -332,15 +332,9 @@ def _write_image(frame: np.ndarray, output: str, quality: int) -> None:
     """Save uint8 RGB ``frame`` to ``output`` through a hidden temporary file beside it, renamed when whole."""
     from PIL import Image
 
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = IMAGE_FORMATS[path.suffix.lower()]
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
+    fmt = IMAGE_FORMATS[Path(output).suffix.lower()]
+    with atomic_path(output) as tmp:
         Image.fromarray(frame).save(tmp, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_module(ckpt: str, device: str = "cpu"):

@@ -2,8 +2,6 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
-from einops import rearrange
 
 from gvr.flow.tiled import ramp_weights, tile_starts, tiled
 

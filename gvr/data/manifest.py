@@ -8,11 +8,11 @@ import fnmatch
 import json
 import logging
 import os
-import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gvr.data.video import PathLike, VideoError, probe_video
+from gvr.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +73,8 @@ def scan_videos(
 
 def write_manifest(records: Iterable[dict], path: PathLike) -> None:
     """Write `records` as JSON lines, atomically (a temporary file beside `path`, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(record) + "\n" for record in records)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(record) + "\n" for record in records)
 
 
 def read_manifest(path: PathLike) -> list[dict]:

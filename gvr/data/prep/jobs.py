@@ -11,7 +11,6 @@ import json
 import logging
 import multiprocessing
 import os
-import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from tqdm.auto import tqdm
+
+from gvr.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,8 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
 @contextmanager
 def atomic_writer(path: str | os.PathLike) -> Iterator[IO[str]]:
     """A text file that appears at ``path`` only when the block ends normally (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield f
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
