@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data clean
+.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -95,6 +95,10 @@ benchmark-gpu: $(BIN)/gvr ## frames/s of one-step upscaling to 1080p on a CUDA G
 
 benchmark-data: samples ## clips/s of each prep step, training samples/s from mp4s vs shards (with/without latents), peak memory
 	$(BIN)/python benchmarks/data.py
+
+RESUME_CONFIG ?= configs/stage1_fsdp.yaml
+benchmark-resume: data images ## RESUME_CONFIG 4 steps straight vs 2 + resume to 4 (sharded checkpoints): losses, weights, s/step
+	$(BIN)/python benchmarks/sharded_resume.py --config $(RESUME_CONFIG) --steps 4
 
 benchmark-degradation: samples ## frames per second of each degradation at 384x672
 	$(BIN)/python benchmarks/degradation.py

@@ -86,6 +86,8 @@ class VSRModule(CodecFlowModule):
         caption_dropout: fraction of training captions replaced by the null prompt (paper: 10%).
         distill: one-step distillation of a teacher checkpoint into this backbone (`gvr.distill.Distillation`,
             ``gvr distill``); None trains the flow objective. The student stays an ordinary VSRModule checkpoint.
+        val_vmaf: also log ``val/vmaf`` and ``val/vmaf_bicubic`` (`gvr.metrics.vmaf.VideoVMAF`, each validation
+            clip a video; needs the metrics extra), e.g. to pick checkpoints by VMAF.
     """
 
     network_attr = "backbone"  # what the optimizer and EMA follow (CodecFlowModule)
@@ -115,6 +117,7 @@ class VSRModule(CodecFlowModule):
         text_encoder: TextEncoder | None = None,
         caption_dropout: float = 0.1,
         distill: Distillation | None = None,
+        val_vmaf: bool = False,
     ):
         super().__init__()
         if init_from and init_from_base:
@@ -151,6 +154,13 @@ class VSRModule(CodecFlowModule):
         self.distill = distill
         if distill is not None:
             self.val_psnr_teacher = FramePSNR()
+        # VMAF's networks carry buffers and parameters: a plain dict keeps them out of the state dict (checkpoints
+        # of runs with and without it stay alike); logged by hand at the end of each validation.
+        self._val_vmaf: dict[str, nn.Module] = {}
+        if val_vmaf:
+            from gvr.metrics.vmaf import VideoVMAF
+
+            self._val_vmaf = {"val/vmaf": VideoVMAF(), "val/vmaf_bicubic": VideoVMAF()}
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -393,6 +403,8 @@ class VSRModule(CodecFlowModule):
         for metric, pred in ((self.val_psnr, out), (self.val_ssim, out), (self.val_psnr_bicubic, bicubic), (self.val_ssim_bicubic, bicubic),
                              (self.val_grid, out)):
             metric.update(pred, hr)
+        for name, pred in zip(self._val_vmaf, (out, bicubic)):
+            self._val_vmaf[name].to(self.device).update(pred.float(), hr.float())
         if getattr(self.distill, "teacher", None) is not None:  # distillation: the teacher on the same clips
             ref = self.distill._teacher(self.device).upscale_clip(lr, size, steps=self.distill.teacher_steps, seed=batch_idx, captions=captions,
                                        color_fix=self.hparams.color_fix)
@@ -404,6 +416,12 @@ class VSRModule(CodecFlowModule):
             batch_size=hr.shape[0],
         )
         return {"output": out, "bicubic": bicubic, "hr": hr}
+
+    def on_validation_epoch_end(self) -> None:
+        for name, metric in self._val_vmaf.items():
+            if metric.update_count:  # synchronised over ranks by compute
+                self.log(name, metric.compute().item(), sync_dist=False, rank_zero_only=False)
+            metric.reset()
 
     def test_step(self, batch: dict, batch_idx: int) -> dict | None:
         """Upscale the test clips (``gvr test``); :class:`gvr.metrics.benchmark.BenchmarkWriter` scores them.

@@ -70,6 +70,28 @@ def test_fit_fast_dev_run(tiny_data, tmp_path, capsys):
     assert re.search(r"StepTimer: 2 steps, [0-9.]+ s/step over the last 1 \(first: [0-9.]+ s\)", capsys.readouterr().out)
 
 
+def test_val_vmaf_is_logged_monitored_and_kept_out_of_checkpoints(tiny_data, tmp_path):
+    from gvr.metrics.baselines import resize_video
+    from gvr.metrics.vmaf import VideoVMAF
+
+    cli = lightning_main(["fit", *tiny_cli_args(
+        tiny_data, tmp_path, "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
+        "--trainer.limit_val_batches", "2", "--model.val_vmaf", "true",
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint", "--trainer.callbacks.dirpath",
+        str(tmp_path / "ckpt"), "--trainer.callbacks.monitor", "val/vmaf", "--trainer.callbacks.mode", "max")])
+    metrics = cli.trainer.callback_metrics
+    assert 0 <= metrics["val/vmaf"] <= 100 and 0 <= metrics["val/vmaf_bicubic"] <= 100
+    # val/vmaf_bicubic is VMAF of bicubic on the validation clips, each clip a video.
+    reference = VideoVMAF()
+    for batch in list(cli.datamodule.val_dataloader())[:2]:
+        reference.update(resize_video(batch["lr"], tuple(batch["hr"].shape[-2:]), "bicubic"), batch["hr"])
+    assert float(metrics["val/vmaf_bicubic"]) == pytest.approx(reference.compute().item(), abs=1e-4)
+    checkpoint = cli.trainer.checkpoint_callback
+    assert float(checkpoint.best_model_score) == pytest.approx(float(metrics["val/vmaf"]))
+    saved = torch.load(checkpoint.best_model_path, weights_only=False)
+    assert not [k for k in saved["state_dict"] if "vmaf" in k]
+
+
 def test_fit_bf16_mixed_with_gradient_checkpointing(tiny_data, tmp_path):
     cli = lightning_main(["fit", *tiny_cli_args(tiny_data, tmp_path, "--trainer.fast_dev_run", "1",
                                                 "--trainer.precision", "bf16-mixed",
