@@ -1,10 +1,22 @@
-"""Files that appear whole: a temporary name beside the target, renamed into place when the writing succeeded."""
+"""Output files that never cost the user a file: they appear whole (a temporary name beside the target, renamed
+into place when the writing succeeded) and never replace the input they were made from."""
 
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def check_output(source: str | os.PathLike, output: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse an ``output`` that would replace the ``source`` file (even with ``overwrite``: the same path, another
+    spelling of it, a hard link or a symlink to it) or, without ``overwrite``, any existing file."""
+    out, src = Path(output), Path(source)
+    same = os.path.samefile(src, out) if out.exists() and src.exists() else out.resolve() == src.resolve()
+    if same:
+        raise FileExistsError(f"{output} is the input file; write the output to another file")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
 
 
 @contextmanager

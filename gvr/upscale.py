@@ -15,13 +15,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gvr.data.video import VideoError, VideoWriter, check_output, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
-from gvr.files import atomic_path
+from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.files import atomic_path, check_output
 from gvr.flow.tiled import ramp_weights
 
 log = logging.getLogger(__name__)
 
 MIN_FRAMES = 2
+# Photos `gvr upscale` takes (`upscale_image`), by extension, and the PIL format each is written in.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+                 ".tiff": "TIFF"}
 
 
 def output_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -251,10 +254,6 @@ def upscale_video(
             "overlap": overlap, "prompt": prompt, "precision": precision}
 
 
-IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
-                 ".tiff": "TIFF"}
-
-
 def is_image(path: str | os.PathLike) -> bool:
     """Whether ``path`` names a still image by its extension (one of `IMAGE_FORMATS`)."""
     return Path(path).suffix.lower() in IMAGE_FORMATS
@@ -307,7 +306,7 @@ def upscale_image(
         raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
     if not is_image(output):
         raise ValueError(f"the upscale of an image is an image: {output} must end in one of {sorted(IMAGE_FORMATS)}")
-    frames = frames or max(MIN_FRAMES, module.codec.temporal_factor + 1)
+    frames = max(MIN_FRAMES, module.codec.temporal_factor + 1) if frames is None else frames
     if frames < MIN_FRAMES:
         raise ValueError(f"frames must be at least {MIN_FRAMES}, got {frames}")
     image, alpha = read_image(source)

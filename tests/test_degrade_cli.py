@@ -47,7 +47,7 @@ def test_classic_kind_writes_the_low_resolution_result(tmp_path, capsys):
     with pytest.raises(SystemExit, match="exists"):
         main(["degrade", str(src), "--kind", "classic", "--output", str(out)])
     before = src.read_bytes()
-    with pytest.raises(SystemExit, match="is the input video"):
+    with pytest.raises(SystemExit, match="is the input file"):
         main(["degrade", str(src), "--kind", "classic", "--output", str(src), "--overwrite"])
     assert src.read_bytes() == before
 

@@ -221,7 +221,7 @@ def test_the_input_video_is_never_the_output(tmp_path):
     (tmp_path / "soft.mp4").symlink_to(src)
     module = _vsr()
     for output in (src, tmp_path / "sub" / ".." / "in.mp4", tmp_path / "hard.mp4", tmp_path / "soft.mp4"):
-        with pytest.raises(FileExistsError, match="is the input video"):
+        with pytest.raises(FileExistsError, match="is the input file"):
             upscale_video(module, str(src), str(output), steps=1, overwrite=True, progress=False)
     assert src.read_bytes() == before
     mine = tmp_path / "mine.mp4"
@@ -289,12 +289,12 @@ def test_photo_orientation_alpha_and_bad_files(tmp_path):
     with pytest.raises(ValueError, match="must end in one of"):
         upscale_image(module, str(src), str(tmp_path / "o.mp4"), steps=1)
     with pytest.raises(ValueError, match="frames must be at least"):
-        upscale_image(module, str(src), str(tmp_path / "o.png"), frames=1, steps=1)
+        upscale_image(module, str(src), str(tmp_path / "o.png"), frames=0, steps=1)
     mine = tmp_path / "mine.png"
     mine.write_bytes(b"user data")
     with pytest.raises(FileExistsError, match="pass --overwrite"):
         upscale_image(module, str(src), str(mine), steps=1)
-    with pytest.raises(FileExistsError, match="is the input"):
+    with pytest.raises(FileExistsError, match="is the input file"):
         upscale_image(module, str(src), str(src), steps=1, overwrite=True)
     assert mine.read_bytes() == b"user data" and read_image(src)[0].shape == (15, 22, 3)
     assert not (tmp_path / "o.png").exists()

@@ -17,7 +17,8 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from gvr.data.video import VideoError, VideoWriter, check_output, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.files import check_output
 from gvr.seeding import generator
 
 KINDS = {

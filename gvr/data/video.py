@@ -207,17 +207,6 @@ def iter_frames(path: PathLike, chunk: int) -> Iterator[np.ndarray]:
             yield np.stack(batch)
 
 
-def check_output(source: PathLike, output: PathLike, overwrite: bool = False) -> None:
-    """Refuse an ``output`` that would replace the ``source`` video (even with ``overwrite``) or, without
-    ``overwrite``, any existing file."""
-    out, src = Path(output), Path(source)
-    same = os.path.samefile(src, out) if out.exists() and src.exists() else out.resolve() == src.resolve()
-    if same:  # a hard link, a symlink or another spelling of the same path
-        raise FileExistsError(f"{output} is the input video; write the output to another file")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
-
-
 class VideoWriter:
     """Encodes uint8 RGB frames to ``.mp4`` (H.264, libx264) or ``.mkv`` (FFV1, lossless RGB).
 
