@@ -74,11 +74,15 @@ def average_checkpoints(paths: Sequence[str | Path], output: str | Path, overwri
     The output is the most recent input (by ``global_step``) with its state dict replaced by the average and
     its run state (optimizer, schedulers, callbacks, loops) dropped: ``gvr upscale``, ``gvr test`` and
     ``gvr score`` load it like any checkpoint; training does not resume from it. ``averaged_from`` lists the
-    inputs and their steps. Checkpoints of different configs, an existing ``output`` (unless ``overwrite``)
-    and an ``output`` that is one of the inputs are refused.
+    inputs and their steps. Checkpoints of different configs, a checkpoint listed twice, an existing ``output``
+    (unless ``overwrite``) and an ``output`` that is one of the inputs are refused.
     """
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least 2 checkpoints, got {len(paths)}")
+    resolved = [Path(p).resolve() for p in paths]
+    if len(set(resolved)) < len(resolved):
+        twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+        raise ValueError(f"a checkpoint is listed twice ({', '.join(twice)}): it would weigh double in the average")
     output = Path(output)
     if any(Path(p).resolve() == output.resolve() for p in paths):
         raise ValueError(f"output {output} is one of the checkpoints to average")

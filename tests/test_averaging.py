@@ -96,6 +96,8 @@ def test_gvr_average_refuses_bad_input(averaged_run, tmp_path):
     assert existing.read_bytes() == b"user data"
     with pytest.raises(SystemExit, match="one of the checkpoints"):
         main(["average", a, b, "--output", b])
+    with pytest.raises(SystemExit, match="listed twice"):
+        main(["average", a, str(ckpt_dir / "sub" / ".." / "step2.ckpt"), "--output", str(tmp_path / "two.ckpt")])
     with pytest.raises(SystemExit, match="at least 2"):
         main(["average", a, "--output", str(tmp_path / "one.ckpt")])
     other = torch.load(b, weights_only=False)

@@ -205,6 +205,13 @@ def test_predict_writes_videos_through_the_writer(tiny_data, tmp_path):
     written = probe_video(out_dir / "val_x2.mp4")
     src = probe_video(tiny_data["val_video"])
     assert (written.width, written.height, written.frames) == (2 * src.width, 2 * src.height, src.frames)
+    # Two inputs of one name (from two folders) would write the same output: refused before any work.
+    other = tmp_path / "elsewhere" / "val.mp4"
+    other.parent.mkdir()
+    other.write_bytes(Path(tiny_data["val_video"]).read_bytes())
+    twice = [a if a != f"[{tiny_data['val_video']}]" else f"[{tiny_data['val_video']}, {other}]" for a in args]
+    with pytest.raises(ValueError, match="share the file name"):
+        lightning_main(["predict", *twice])
 
 
 def test_instantiate_a_config_section_outside_the_cli():

@@ -249,6 +249,10 @@ class VideoDataModule(L.LightningDataModule):
         hp = self.hparams
         if not hp.predict_inputs:
             raise ValueError("gvr predict needs input videos: --data.predict_inputs '[a.mp4, b.mp4]'")
+        stems = [Path(p).stem for p in hp.predict_inputs]  # VideoPredictionWriter names outputs <stem>_x<scale>.mp4
+        if len(set(stems)) < len(stems):
+            same = sorted({s for s in stems if stems.count(s) > 1})
+            raise ValueError(f"predict_inputs share the file name {same}: their outputs would collide; rename one")
         module = self.trainer.lightning_module if self.trainer is not None else None
         align = module.codec.temporal_factor if module is not None else 1
         dataset = VideoChunkDataset(hp.predict_inputs, hp.scale, hp.predict_chunk, hp.predict_overlap, align)
