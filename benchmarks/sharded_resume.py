@@ -79,9 +79,10 @@ def size_mib(path: Path) -> float:
 
 
 def compare(root: Path, steps: int) -> tuple[list[tuple[int, float, float]], float, dict]:
-    """Per-step losses of the straight and the resumed run, the largest weight difference and run facts."""
+    """Per-step losses of the straight and the resumed run, the largest weight difference and run facts (with the
+    straight run's seconds per step)."""
     straight, part = root / "straight", root / "part"
-    a, _ = read_log(straight)
+    a, seconds = read_log(straight)
     b, _ = read_log(part)
     rows = [(k, a.get(k, float("nan")), b.get(k, float("nan"))) for k in range(1, steps + 1)]
     wa = weights(straight / "checkpoints" / "last.ckpt", root)
@@ -89,7 +90,7 @@ def compare(root: Path, steps: int) -> tuple[list[tuple[int, float, float]], flo
     if wa.keys() != wb.keys():
         raise SystemExit(f"the two runs' checkpoints hold other tensors: {sorted(wa.keys() ^ wb.keys())[:5]}")
     diff = max((wa[k].double() - wb[k].double()).abs().max().item() for k in wa if wa[k].is_floating_point())
-    return rows, diff, {"tensors": len(wa), "ema": any(k.startswith("ema.") for k in wa)}
+    return rows, diff, {"tensors": len(wa), "ema": any(k.startswith("ema.") for k in wa), "seconds": seconds}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         last = root / "part" / "checkpoints" / "last.ckpt"
         t_resume = fit(args.config, root / "part", args.steps, half, overrides, resume=last)
         rows, diff, facts = compare(root, args.steps)
-        _, seconds = read_log(root / "straight")
         ckpt = size_mib(root / "straight" / "checkpoints" / "last.ckpt")
         kind = "folder of shards" if (root / "straight" / "checkpoints" / "last.ckpt").is_dir() else "single file"
     print(f"{args.config or 'gvr fit'} {' '.join(overrides)} ({env_note}): {args.steps} steps straight; {half} steps, stop, "
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for step, a, b in rows:
         print(f"| {step}{' (resumed)' if step > half else ''} | {a:.6f} | {b:.6f} | {abs(a - b):.2e} |")
+    seconds = facts["seconds"]
     mean = sum(seconds[1:]) / len(seconds[1:]) if len(seconds) > 1 else float("nan")
     print(f"\n- final weights ({facts['tensors']} tensors, EMA {'included' if facts['ema'] else 'absent'}): "
           f"largest difference {diff:.2e}")

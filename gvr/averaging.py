@@ -8,8 +8,7 @@ checkpoints). Every floating-point tensor of the state dict is averaged, the EMA
 `gvr upscale` serves); integer buffers are taken from the most recent checkpoint.
 """
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
 from gvr.checkpoints import read_checkpoint
+from gvr.files import atomic_path
 
 
 # Checkpoint entries that belong to the run, not to the weights: an average is served, not resumed.
@@ -58,16 +58,6 @@ def _load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)``, then rename the temporary file to ``path``: ``path`` is never a half-written checkpoint."""
-    write(_tmp(path))
-    os.replace(_tmp(path), path)
-
-
 def average_checkpoints(paths: Sequence[str | Path], output: str | Path, overwrite: bool = False) -> Path:
     """Write the uniform average of the checkpoints ``paths`` (one run's, same config) to ``output``.
 
@@ -98,8 +88,8 @@ def average_checkpoints(paths: Sequence[str | Path], output: str | Path, overwri
     out = {k: v for k, v in ckpts[order[-1]].items() if k not in RUN_STATE_KEYS}
     out["state_dict"] = averaged
     out["averaged_from"] = [{"path": str(paths[i]), "global_step": ckpts[i].get("global_step")} for i in order]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(output, lambda tmp: torch.save(out, tmp))
+    with atomic_path(output) as tmp:
+        torch.save(out, tmp)
     return output
 
 
@@ -160,8 +150,8 @@ class CheckpointAverage(Callback):
             return
         self.steps.append(step)
         self.count += 1
-        if not trainer.is_global_zero:  # rank 0 alone holds the mean and writes the file; the others join the save
-            trainer.save_checkpoint(_tmp(self.path), weights_only=True)
+        if not trainer.is_global_zero:  # rank 0 alone holds the mean and writes the file; the others join the
+            trainer.save_checkpoint(self.path, weights_only=True)  # collective save, which writes on rank 0 only
             return
         current = pl_module.state_dict()
         if self.mean is None:
@@ -173,8 +163,8 @@ class CheckpointAverage(Callback):
         backup = {k: current[k].detach().to("cpu", copy=True) for k in self.mean}
         pl_module.load_state_dict({k: v.to(current[k].dtype) for k, v in self.mean.items()}, strict=False)
         try:
-            self.dirpath.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=True))
+            with atomic_path(self.path) as tmp:
+                trainer.save_checkpoint(tmp, weights_only=True)
         finally:
             pl_module.load_state_dict(backup, strict=False)
 

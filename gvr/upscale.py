@@ -180,6 +180,23 @@ def windows(frames: Iterator[np.ndarray], plan: list[tuple[int, int]]) -> Iterat
         yield start, np.stack(buffer[: end - start])
 
 
+def _check_run(module, prompt: str | None, precision: str) -> None:
+    """Refuse a precision other than "32" / "bf16", and a prompt for a model that takes no text."""
+    if precision not in ("32", "bf16"):
+        raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
+    if prompt is not None and getattr(module, "text_encoder", None) is None:
+        raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
+
+
+def _run(module, lr: np.ndarray, size: tuple[int, int], prompt: str | None, precision: str, **kwargs) -> np.ndarray:
+    """uint8 LR frames ``(T, h, w, 3)`` -> uint8 HR frames ``(T, *size, 3)`` through ``module.upscale_clip``
+    (``kwargs``), under bf16 autocast for ``precision`` "bf16"; converted on the device, so only uint8 leaves it."""
+    x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
+    with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        hr = module.upscale_clip(x, size, captions=None if prompt is None else [prompt], **kwargs)
+    return tensor_to_frames(hr[0])
+
+
 def upscale_video(
     module,
     source: str,
@@ -216,10 +233,7 @@ def upscale_video(
     the bicubic input (`gvr.colorfix`).
     ``precision`` "bf16" runs the network under bfloat16 autocast (the codec's decode stays float32), "32" in float32.
     """
-    if precision not in ("32", "bf16"):
-        raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
-    if prompt is not None and getattr(module, "text_encoder", None) is None:
-        raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
+    _check_run(module, prompt, precision)
     info = probe_video(source)
     if info.frames < MIN_FRAMES:
         raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model; "
@@ -236,12 +250,8 @@ def upscale_video(
     module.eval()
     with VideoWriter(output, info.fps, out_w, out_h, crf=crf, overwrite=overwrite) as writer:
         for k, (start, lr) in enumerate(windows((f for block in iter_frames(source, chunk) for f in block), plan)):
-            x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
-            with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, frame_offset=start, tile=tile,
-                                         tile_overlap=tile_overlap, captions=None if prompt is None else [prompt],
-                                         color_fix=color_fix)
-            frames = tensor_to_frames(hr[0])  # converted where it was made: only uint8 leaves the device
+            frames = _run(module, lr, (out_h, out_w), prompt, precision, steps=steps, s=s, seed=seed,
+                          frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
             next_start = plan[k + 1][0] if k + 1 < len(plan) else None
             done = blender.add(start, frames, next_start)
             writer.write(done)
@@ -300,10 +310,7 @@ def upscale_image(
     pixels, through a temporary file renamed into place. ``quality`` is the JPEG / WebP quality. The other
     arguments are those of :func:`upscale_video`. Returns a summary like :func:`upscale_video`'s.
     """
-    if precision not in ("32", "bf16"):
-        raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
-    if prompt is not None and getattr(module, "text_encoder", None) is None:
-        raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
+    _check_run(module, prompt, precision)
     if not is_image(output):
         raise ValueError(f"the upscale of an image is an image: {output} must end in one of {sorted(IMAGE_FORMATS)}")
     frames = max(MIN_FRAMES, module.codec.temporal_factor + 1) if frames is None else frames
@@ -318,11 +325,9 @@ def upscale_image(
     out_h, out_w = output_size(h, w, scale)
     tile = tile or auto_tile(module, (out_h, out_w), (h, w), token_budget)
     module.eval()
-    x = frames_to_tensor(np.repeat(image[None], frames, axis=0)).unsqueeze(0).to(module.device)
-    with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        hr = module.upscale_clip(x, (out_h, out_w), steps=steps, s=s, seed=seed, tile=tile, tile_overlap=tile_overlap,
-                                 captions=None if prompt is None else [prompt], color_fix=color_fix)
-    _write_image(tensor_to_frames(hr[0])[frames // 2], output, quality)
+    hr = _run(module, np.repeat(image[None], frames, axis=0), (out_h, out_w), prompt, precision, steps=steps, s=s,
+              seed=seed, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
+    _write_image(hr[frames // 2], output, quality)
     return {"input": source, "output": output, "input_size": [w, h], "output_size": [out_w, out_h], "frames": frames,
             "tile": tile, "scale": scale, "prompt": prompt, "precision": precision, "alpha_dropped": alpha}
 
