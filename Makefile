@@ -81,7 +81,8 @@ generate: ## the whole cascade: base model -> SimpleGVR -> logs/generate/sample.
 	$(BIN)/gvr generate --base logs/base/checkpoints/last.ckpt --vsr logs/stage2/checkpoints/last.ckpt \
 		--output logs/generate/sample.mp4 --save-base logs/generate/sample_base.mp4 --num-videos 4 --overwrite
 
-test: $(BIN)/gvr ## run the fast test suite (CPU, < 10 min)
+test: $(BIN)/gvr ## the import contract (setup.cfg [importlinter]) and the fast test suite (CPU, < 10 min)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-slow: $(BIN)/gvr ## run only the slow tests (DDP, paper-size forward, ...)

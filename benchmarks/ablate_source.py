@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
-    from gvr.upscale import load_module
+    from gvr.inference.upscale import load_module
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -38,8 +38,8 @@ def _peak_mib() -> float:
 
 def prep_step(step: str, src: str, out: str, workers: int, latents: bool) -> tuple[float, int, float]:
     """(seconds, clips handled, peak MiB) of one prep step."""
-    from gvr.data.prep.jobs import count_lines
-    from gvr.data.prep.steps import load_config, run_filter, run_measure, run_scan, run_shard
+    from gvr.prep.jobs import count_lines
+    from gvr.prep.steps import load_config, run_filter, run_measure, run_scan, run_shard
 
     shard = {**SHARD, "codec": CODEC} if latents else SHARD
     prep = load_config("configs/prep.yaml", {"shard": shard})
@@ -66,7 +66,7 @@ def train_samples(kind: str, src: str, shards: str, samples: int) -> tuple[float
 
     from gvr.codecs import PatchCodec
     from gvr.data.dataset import VideoClipDataset
-    from gvr.data.degradations.base import BicubicDownsample
+    from gvr.data.degradations.degradation import BicubicDownsample
     from gvr.data.manifest import scan_videos
     from gvr.data.shards import ShardClipDataset
 

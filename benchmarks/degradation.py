@@ -101,7 +101,9 @@ def model_guided_rows(args, hr: torch.Tensor) -> list[tuple[str, float, int]]:
     if not Path(args.base_ckpt).is_file():
         print(f"(model-guided: no base model at {args.base_ckpt}; run `make base` first)")
         return []
-    deg = ModelGuidedDegradation(base_ckpt=args.base_ckpt, steps=args.model_steps)
+    from gvr.lit import BaseCheckpoint
+
+    deg = ModelGuidedDegradation(BaseCheckpoint(args.base_ckpt), steps=args.model_steps)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     k = args.model_frames
     small = torch.nn.functional.interpolate(hr[:, :3], size=(80, 80), mode="area")

@@ -16,7 +16,7 @@ Each row times ``VSRModule.upscale_clip`` on a clip already on the GPU (LR encod
 HR decode, crop; no mp4 decode or encode) after one warm-up call, the GPU synchronised: frames per second, seconds
 per output frame, the backbone's share of the time (CUDA events around its calls) and peak GPU memory
 (``torch.cuda.max_memory_allocated``). With ``--whole``, the student also runs `gvr upscale`'s whole path
-(``gvr.upscale.upscale_video``: PyAV decode, the model over the whole clip in one window, H.264 encode) on a
+(``gvr.inference.upscale.upscale_video``: PyAV decode, the model over the whole clip in one window, H.264 encode) on a
 random 1080p-output mp4.
 """
 
@@ -43,8 +43,8 @@ def one_b(anchor: str):
 
     from gvr.codecs.diffusers_vae import DiffusersVAE
     from gvr.flow import FlowSource
+    from gvr.lit.vsr_module import VSRModule
     from gvr.models import SimpleGVR
-    from gvr.module import VSRModule
 
     torch.manual_seed(0)
     codec = DiffusersVAE.from_model(AutoencoderKLWan().to(torch.bfloat16), "wan")
@@ -110,7 +110,7 @@ def whole_path(module, h: int, w: int, frames: int) -> dict:
     import numpy as np
 
     from gvr.data.video import write_video
-    from gvr.upscale import upscale_video
+    from gvr.inference.upscale import upscale_video
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "in.mp4"), os.path.join(tmp, "out.mp4")

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from gvr.data.video import frames_to_tensor, read_video
-from gvr.metrics.baselines import resize_video
 from gvr.metrics.registry import FVD_CLIP, REGISTRY, build_metric
+from gvr.ops.resize import resize_video
 
 SIZES = {"512p": (384, 672), "1080p": (1080, 1920)}
 CHEAP = {"psnr", "psnr_y", "ssim", "ssim_y"}

@@ -10,12 +10,12 @@
 2. LR: antialiased bicubic downsampling of the 8-bit GT (torch ``F.interpolate(mode="bicubic",
    antialias=True)`` through `gvr.data.degradations.BicubicDownsample`, gvr's clean degradation), rounded
    to uint8 and written losslessly (FFV1 ``.mkv``; checked by decoding it back).
-3. Methods, each to exactly the GT size: gvr through `gvr.upscale.upscale_video` on that file, writing FFV1
-   (lossless, so the score is the model's alone); bicubic (`gvr.metrics.baselines.resize_video`, the baseline
+3. Methods, each to exactly the GT size: gvr through `gvr.inference.upscale.upscale_video` on that file, writing FFV1
+   (lossless, so the score is the model's alone); bicubic (`gvr.ops.resize.resize_video`, the baseline
    of ``gvr test`` and validation: torch's antialias path, whose upsampling kernel is PIL's a = -0.5 rather
    than the a = -0.75 of ``antialias=False``); Lanczos (PIL ``Image.LANCZOS``, 3 lobes); with ``--realesrgan``
    (skipped with a message where its files are absent; ``make realesrgan`` fetches them), Real-ESRGAN x4plus
-   through ncnn on the CPU (`gvr.metrics.realesrgan`, ``--threads`` threads): at x4 directly, at any other scale
+   through ncnn on the CPU (`gvr.baselines.realesrgan`, ``--threads`` threads): at x4 directly, at any other scale
    (2.5, 2.8) x4 and then Lanczos down to the GT size.
 4. Per clip PSNR and SSIM on RGB (`gvr.metrics.image`, scikit-image's definitions), VMAF (`gvr.metrics.vmaf`)
    and the 4-pixel grid score of the output (`gvr.metrics.image.grid_energy`: a pattern repeating every 4 pixels,
@@ -221,8 +221,8 @@ def make_clips(
 
 
 def bicubic(clip: Clip) -> np.ndarray:
-    """Bicubic upsampling to the GT size (`gvr.metrics.baselines.resize_video`, clamped and rounded)."""
-    from gvr.metrics.baselines import resize_video
+    """Bicubic upsampling to the GT size (`gvr.ops.resize.resize_video`, clamped and rounded)."""
+    from gvr.ops.resize import resize_video
 
     out = resize_video(frames_to_tensor(clip.lr)[None], clip.gt.shape[1:3], "bicubic")
     return tensor_to_frames(out[0])
@@ -237,7 +237,7 @@ def lanczos(clip: Clip) -> np.ndarray:
 def anchor(clip: Clip) -> np.ndarray:
     """gvr's pixel anchor U: bicubic with a = -0.75 (`F.interpolate` / `grid_sample`), what an untrained anchored
     model returns; shows how much a trained model adds over its own starting point."""
-    from gvr.models.upsampler import resize_frames
+    from gvr.ops.resize import resize_frames
 
     out = resize_frames(frames_to_tensor(clip.lr)[None], tuple(clip.gt.shape[1:3]), mode="bicubic").clamp(-1, 1)
     return tensor_to_frames(out[0])
@@ -252,7 +252,7 @@ def nearest(clip: Clip) -> np.ndarray:
 def realesrgan_method(folder: str, threads: int) -> Method:
     """``clip -> (frames, seconds)``: Real-ESRGAN x4plus (ncnn, CPU) x4, then Lanczos (PIL) to the GT size where
     that is not 4x the LR (a non-integer scale such as 2.5); model loading is not timed."""
-    from gvr.metrics.realesrgan import RealESRGAN
+    from gvr.baselines.realesrgan import RealESRGAN
 
     model = RealESRGAN(folder, threads=threads)
 
@@ -266,13 +266,13 @@ def realesrgan_method(folder: str, threads: int) -> Method:
 
 def gvr_method(module, workdir: str | Path, steps: int | None = None, s: float | None = None, chunk: int | None = None,
                seed: int = 0, **upscale_kw) -> Method:
-    """``clip -> (frames, seconds)``: `gvr.upscale.upscale_video` on the clip's LR file, its output FFV1 (lossless).
+    """``clip -> (frames, seconds)``: `gvr.inference.upscale.upscale_video` on the clip's LR file, its output FFV1 (lossless).
 
     The seconds are the ``upscale_video`` call's (LR decode and FFV1 encode included, reading the output back not).
 
     ``upscale_kw`` go to ``upscale_video`` as they are (a keyword it does not take is a TypeError now, not later).
     """
-    from gvr.upscale import upscale_video
+    from gvr.inference.upscale import upscale_video
 
     accepted = inspect.signature(upscale_video).parameters
     unknown = sorted(k for k in upscale_kw if k not in accepted)
@@ -435,7 +435,7 @@ def parser() -> argparse.ArgumentParser:
                    help="photos become camera-path clips (gvr.data.image_clips) or static clips")
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated subset of psnr,ssim,vmaf,grid")
     p.add_argument("--upscale-kw", "--extra", dest="upscale_kw", nargs="+", action="extend", default=[],
-                   metavar="KEY=VALUE", help="keyword arguments of gvr.upscale.upscale_video (e.g. tile=16)")
+                   metavar="KEY=VALUE", help="keyword arguments of gvr.inference.upscale.upscale_video (e.g. tile=16)")
     p.add_argument("--realesrgan", nargs="?", const="data/weights/realesrgan", default=None, metavar="DIR",
                    help="add Real-ESRGAN x4plus (ncnn) from DIR (default data/weights/realesrgan, `make realesrgan`); "
                    "skipped with a message where its files are absent")
@@ -450,7 +450,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
-    from gvr.upscale import load_module
+    from gvr.inference.upscale import load_module
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = [score_method(name, method, clips, metrics, args.device)
                for name, method in (("bicubic", bicubic), ("lanczos", lanczos), ("U: bicubic a=-0.75", anchor))]
     if args.realesrgan:
-        from gvr.metrics.realesrgan import unavailable
+        from gvr.baselines.realesrgan import unavailable
 
         reason = unavailable(args.realesrgan)
         if reason:

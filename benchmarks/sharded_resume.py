@@ -1,6 +1,6 @@
 """Does a run resume exactly? Train ``--steps`` steps straight; train half of them, stop, and resume to the end from
 the saved checkpoint; compare the per-step losses and the final weights, and print seconds per step and the
-checkpoint's size. Meant for sharded runs (`gvr.strategies.FSDP2Strategy`, whose checkpoints are folders of
+checkpoint's size. Meant for sharded runs (`gvr.lit.strategies.FSDP2Strategy`, whose checkpoints are folders of
 per-rank shards), any config works.
 
     python benchmarks/sharded_resume.py --config configs/stage1_fsdp.yaml --steps 4             # 2 CPU processes
@@ -11,7 +11,7 @@ Everything after ``--`` is passed to each `gvr fit` as is (overrides of the conf
 ``--out`` (default: a temporary folder, deleted afterwards): a CSV log with ``train/loss`` and
 ``perf/step_seconds`` (`gvr.metrics.callbacks.StepTimer`) of every step (rank 0), and its checkpoints. Validation
 is off. The config's callbacks are replaced by one `ModelCheckpoint` saving at the half and at the end, plus the
-step timer. Sharded checkpoint folders are gathered into one file (`gvr.strategies.consolidate_checkpoint`) to
+step timer. Sharded checkpoint folders are gathered into one file (`gvr.lit.strategies.consolidate_checkpoint`) to
 compare the weights (the EMA included). Prints a markdown table; exits 1 when a loss or a weight differs by more
 than ``--atol``.
 """
@@ -66,7 +66,7 @@ def read_log(out: Path) -> tuple[dict[int, float], list[float]]:
 
 def weights(checkpoint: Path, scratch: Path) -> dict[str, torch.Tensor]:
     """The state dict of a checkpoint file, or of a sharded folder gathered into one file first."""
-    from gvr.strategies import consolidate_checkpoint
+    from gvr.lit.strategies import consolidate_checkpoint
 
     if checkpoint.is_dir():
         checkpoint = consolidate_checkpoint(checkpoint, scratch / f"{checkpoint.parent.parent.name}.ckpt")

@@ -14,7 +14,7 @@ the full-attention teacher one training clip at a time), in a fresh subprocess s
 memory is its own. The last column, seconds per output megapixel, shows how the cost grows with the frame:
 flat for the windowed student, growing for the teacher's full attention.
 
-Real-ESRGAN x4plus runs through ncnn on the CPU (`gvr.metrics.realesrgan`; ``make realesrgan`` fetches its
+Real-ESRGAN x4plus runs through ncnn on the CPU (`gvr.baselines.realesrgan`; ``make realesrgan`` fetches its
 files) on the same clip with the same threads, decode and encode included; it is skipped with a message where
 its files or the ncnn package are absent.
 """
@@ -49,16 +49,16 @@ def build(ckpt: str | None, config: str):
     """The checkpoint's module, or a random-weight module of `config` (its data scale and clip length)."""
     import yaml
 
-    from gvr.config import instantiate_section
-    from gvr.module import VSRModule
-    from gvr.upscale import load_module
+    from gvr.inference.upscale import load_module
+    from gvr.lit.vsr_module import VSRModule
+    from gvr.ops.config import instantiate_section
 
     if ckpt and Path(ckpt).is_file():
         return load_module(ckpt)
     module = instantiate_section(config, "model", VSRModule).eval()
     data = yaml.safe_load(Path(config).read_text()).get("data", {})
     module.hparams.scale = float(data.get("scale", module.hparams.scale))  # linked from data.scale by the CLI
-    module.train_frames = data.get("num_frames")
+    module.hparams.train_frames = data.get("num_frames")  # linked from data.num_frames by the CLI
     return module
 
 
@@ -72,7 +72,7 @@ def random_clip(path: Path, frames: int, side: int) -> None:
 def single(args) -> None:
     import torch
 
-    from gvr.upscale import upscale_video
+    from gvr.inference.upscale import upscale_video
 
     torch.set_num_threads(args.threads)
     module = build(args.ckpt, args.config)
@@ -89,8 +89,8 @@ def single(args) -> None:
 
 def single_realesrgan(args) -> None:
     """Real-ESRGAN x4plus (ncnn, CPU) on the clip `single` makes: decode, upscale, encode, timed like gvr's."""
+    from gvr.baselines.realesrgan import RealESRGAN
     from gvr.data.video import read_video, write_video
-    from gvr.metrics.realesrgan import RealESRGAN
 
     model = RealESRGAN(args.realesrgan, threads=args.threads, tile=args.realesrgan_tile)
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +143,7 @@ def main() -> None:
     args = p.parse_args()
     if args.single:
         return single_realesrgan(args) if args.method == "realesrgan" else single(args)
-    from gvr.metrics.realesrgan import unavailable
+    from gvr.baselines.realesrgan import unavailable
 
     rows = ROWS if args.rows is None else [(n, int(a), int(b)) for n, a, b in (r.split(":") for r in args.rows.split(","))]
     skip = unavailable(args.realesrgan)

@@ -13,11 +13,11 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from gvr.config import instantiate_section
 from gvr.data.datamodule import VideoDataModule
-from gvr.metrics.baselines import resize_video
+from gvr.inference.upscale import load_module
 from gvr.metrics.image import FramePSNR, FrameSSIM
-from gvr.upscale import load_module
+from gvr.ops.config import instantiate_section
+from gvr.ops.resize import resize_video
 
 
 def score(batches, upsample) -> tuple[float, float, float]:

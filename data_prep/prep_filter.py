@@ -8,8 +8,8 @@ Prints the summary table (also OUT/summary.txt) and draws a histogram of each me
 
 import sys
 
-from gvr.data.prep.cli import step_main
-from gvr.data.prep.steps import run_filter
+from gvr.prep.cli import step_main
+from gvr.prep.steps import run_filter
 
 
 def main(argv: list[str] | None = None) -> int:

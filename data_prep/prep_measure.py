@@ -9,8 +9,8 @@ refused.
 import json
 import sys
 
-from gvr.data.prep.cli import step_main
-from gvr.data.prep.steps import run_measure
+from gvr.prep.cli import step_main
+from gvr.prep.steps import run_measure
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,8 @@ rerun continues after the last video journalled in OUT/scan.journal.jsonl; anoth
 import json
 import sys
 
-from gvr.data.prep.cli import step_main
-from gvr.data.prep.steps import run_scan
+from gvr.prep.cli import step_main
+from gvr.prep.steps import run_scan
 
 
 def main(argv: list[str] | None = None) -> int:

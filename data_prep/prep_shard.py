@@ -9,8 +9,8 @@ recipe (other kept clips, size, windows or codec) are refused; use another OUT o
 import json
 import sys
 
-from gvr.data.prep.cli import step_main
-from gvr.data.prep.steps import run_shard
+from gvr.prep.cli import step_main
+from gvr.prep.steps import run_shard
 
 
 def main(argv: list[str] | None = None) -> int:

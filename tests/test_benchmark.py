@@ -8,7 +8,7 @@ import torch
 
 from gvr.cli import lightning_main
 from gvr.data.manifest import read_manifest, write_manifest
-from gvr.metrics.benchmark import markdown_table
+from gvr.lit.scoring import markdown_table
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "benchmark.yaml")
 

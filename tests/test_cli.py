@@ -10,8 +10,8 @@ from conftest import tiny_cli_args
 
 from gvr.cli import lightning_main, main
 from gvr.data.video import probe_video, write_video
-from gvr.module import VSRModule
-from gvr.upscale import load_module
+from gvr.inference.upscale import load_module
+from gvr.lit.vsr_module import VSRModule
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -34,7 +34,7 @@ def _parse_config(config: Path) -> str:
         assert isinstance(load_spec(config), PairCacheSpec)
         return "pairs"
     if config.name == "prep.yaml":  # the corpus-prep recipe, read by data_prep/prep_*.py
-        from gvr.data.prep.steps import PrepConfig, load_config
+        from gvr.prep.steps import PrepConfig, load_config
 
         assert isinstance(load_config(config), PrepConfig)
         return "prep"
@@ -71,8 +71,8 @@ def test_fit_fast_dev_run(tiny_data, tmp_path, capsys):
 
 
 def test_val_vmaf_is_logged_monitored_and_kept_out_of_checkpoints(tiny_data, tmp_path):
-    from gvr.metrics.baselines import resize_video
     from gvr.metrics.vmaf import VideoVMAF
+    from gvr.ops.resize import resize_video
 
     cli = lightning_main(["fit", *tiny_cli_args(
         tiny_data, tmp_path, "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
@@ -199,7 +199,7 @@ def test_predict_writes_videos_through_the_writer(tiny_data, tmp_path):
     out_dir = tmp_path / "pred"
     args = tiny_cli_args(tiny_data, tmp_path, "--ckpt_path", ckpt, "--data.predict_inputs", f"[{tiny_data['val_video']}]",
                          "--data.predict_chunk", "4", "--data.predict_overlap", "1",
-                         "--trainer.callbacks+=gvr.data.predict.VideoPredictionWriter",
+                         "--trainer.callbacks+=gvr.inference.VideoPredictionWriter",
                          "--trainer.callbacks.output_dir", str(out_dir))
     lightning_main(["predict", *args])
     written = probe_video(out_dir / "val_x2.mp4")
@@ -215,7 +215,7 @@ def test_predict_writes_videos_through_the_writer(tiny_data, tmp_path):
 
 
 def test_instantiate_a_config_section_outside_the_cli():
-    from gvr.config import instantiate_section
+    from gvr.ops.config import instantiate_section
 
     module = instantiate_section(str(CONFIGS[0].parent / "stage1.yaml"), "model", VSRModule)
     assert module.codec.latent_channels == module.backbone.latent_channels == 12
@@ -227,7 +227,7 @@ def test_stop_checkpoint_saves_where_training_stopped_and_resumes_exactly(tiny_d
     def fit(log_dir, steps, *extra):
         return lightning_main(["fit", *tiny_cli_args(
             tiny_data, log_dir, "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0",
-            "--trainer.callbacks+=gvr.checkpoints.StopCheckpoint", "--trainer.callbacks.save_last", "true",
+            "--trainer.callbacks+=gvr.lit.checkpoints.StopCheckpoint", "--trainer.callbacks.save_last", "true",
             "--trainer.callbacks.every_n_train_steps", "3", *extra)])
 
     full = fit(tmp_path / "full", 8)

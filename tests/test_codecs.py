@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from jsonargparse import ArgumentParser
 
-from gvr.codecs.base import LatentCodec
+from gvr.codecs.codec import LatentCodec
 from gvr.codecs.diffusers_vae import DiffusersVAE
 from gvr.codecs.patch import PatchCodec
 

@@ -5,7 +5,7 @@ import torch
 
 from gvr.data.datamodule import VideoDataModule
 from gvr.data.dataset import VideoClipDataset, lr_size_for
-from gvr.data.degradations.base import BicubicDownsample
+from gvr.data.degradations.degradation import BicubicDownsample
 from gvr.data.manifest import read_manifest
 from gvr.data.sampler import StreamSampler
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gvr.data.degradations.base import BicubicDownsample
 from gvr.data.degradations.classic import ClassicDegradation, gaussian_kernels
+from gvr.data.degradations.degradation import BicubicDownsample
 
 OFF = dict(blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, codec_prob=0.0)
 ALL_ON = dict(blur_prob=1.0, noise_prob=1.0, jpeg_prob=1.0, codec_prob=1.0)

@@ -10,12 +10,11 @@ import pytest
 import torch
 from conftest import tiny_cli_args
 
-from gvr.checkpoints import load_gvr_module
 from gvr.cli import lightning_main, main
 from gvr.data.video import probe_video
-from gvr.distill import (
-    Distillation,
-    VideoDiscriminator,
+from gvr.lit import Distillation
+from gvr.lit.checkpoints import load_gvr_module
+from gvr.lit.distill_losses import (
     approximate_r1,
     frequency_loss,
     gradient_loss,
@@ -23,7 +22,8 @@ from gvr.distill import (
     relativistic_d_loss,
     relativistic_g_loss,
 )
-from gvr.module import VSRModule
+from gvr.lit.vsr_module import VSRModule
+from gvr.models import VideoDiscriminator
 
 # The student of the tests: the tiny teacher's sizes with windowed attention (windows of 2x2 tokens: the
 # 12x16-token training crops hold several windows and their shifts).
@@ -39,7 +39,7 @@ def distill_args(tiny_data, log_dir: Path, teacher: str, steps: int, *extra: str
         "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
         "--trainer.callbacks.dirpath", str(log_dir / "checkpoints"), "--trainer.callbacks.save_last", "true",
         "--model.sample_steps", "1", "--model.val_sample_steps", "1", "--model.lr", "1e-3",
-        "--model.distill", "gvr.distill.Distillation", "--model.distill.teacher", teacher, *WINDOWED, *extra,
+        "--model.distill", "gvr.lit.Distillation", "--model.distill.teacher", teacher, *WINDOWED, *extra,
     )
 
 
@@ -70,8 +70,8 @@ def test_gradient_loss_ignores_a_constant_offset_and_sees_edges():
 
 
 def test_grid_excess_loss_is_the_grid_energy_above_the_reference_and_removes_a_pattern():
-    from gvr.metrics.baselines import resize_video
     from gvr.metrics.image import grid_energy
+    from gvr.ops.resize import resize_video
 
     g = torch.Generator().manual_seed(0)
     real = resize_video(torch.rand(2, 3, 2, 8, 8, generator=g) * 1.6 - 0.8, (32, 32), "bicubic").clamp(-1, 1)
@@ -152,7 +152,7 @@ def student_like(teacher: VSRModule, distill: Distillation, window: tuple[int, i
 
 
 def batch_of(teacher: VSRModule, seed: int = 0) -> dict:
-    from gvr.metrics.baselines import resize_video
+    from gvr.ops.resize import resize_video
 
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(2, 3, 3, 6, 8, generator=g) * 1.6 - 0.8
@@ -242,7 +242,7 @@ def test_gvr_distill_writes_a_student_that_upscale_test_and_score_take(tiny_data
 
     cli = distill_main(distill_args(tiny_data, log_dir, tiny_vsr_ckpt, 4, "--model.distill.teacher_steps", "2",
                                     "--model.distill.adversarial_weight", "0.05",
-                                    "--model.distill.discriminator", "gvr.distill.VideoDiscriminator",
+                                    "--model.distill.discriminator", "gvr.models.VideoDiscriminator",
                                     "--model.distill.discriminator.channels", "[8, 16]",
                                     "--model.distill.grid_weight", "0.1", "--model.backbone.out_refine", "4"))
     metrics = cli.trainer.callback_metrics

@@ -1,8 +1,8 @@
-"""gvr.files.atomic_path: a file appears whole or not at all."""
+"""gvr.ops.files.atomic_path: a file appears whole or not at all."""
 
 import pytest
 
-from gvr.files import atomic_path
+from gvr.ops.files import atomic_path
 
 
 def test_atomic_path_renames_on_success_and_cleans_up_on_error(tmp_path):

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
+from conftest import tiny_cli_args
 
 from gvr.base import LatentDiT
 from gvr.cli import lightning_main
 from gvr.models import SimpleGVR
 from gvr.models.from_base import vsr_weights_from_base
-from conftest import tiny_cli_args
 
 
 def _randomised(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -66,7 +66,7 @@ def test_architectures_that_do_not_agree_are_refused():
 
 def test_vsr_module_starts_from_the_base_checkpoints_ema_weights(tiny_base_ckpt):
     from gvr.codecs import PatchCodec
-    from gvr.module import VSRModule
+    from gvr.lit.vsr_module import VSRModule
 
     backbone = SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8)
     module = VSRModule(backbone, PatchCodec(spatial_factor=2), init_from_base=tiny_base_ckpt)

@@ -12,7 +12,7 @@ from PIL import Image
 from data_prep import images as images_script
 from gvr.data.datamodule import VideoDataModule
 from gvr.data.dataset import VideoClipDataset
-from gvr.data.degradations.base import BicubicDownsample
+from gvr.data.degradations.degradation import BicubicDownsample
 from gvr.data.image_clips import ImageClipDataset, MixedClipDataset
 from gvr.data.manifest import read_manifest, write_manifest
 

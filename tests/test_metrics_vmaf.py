@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gvr.data.video import frames_to_tensor, read_video
-from gvr.metrics.baselines import resize_video
 from gvr.metrics.vmaf import VideoVMAF, luma_255
+from gvr.ops.resize import resize_video
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 

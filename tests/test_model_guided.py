@@ -10,8 +10,8 @@ from gvr.base import LatentDiT
 from gvr.cli import main
 from gvr.codecs import PatchCodec
 from gvr.data.degradations import ModelGuidedDegradation
-from gvr.data.degradations.base import resize
 from gvr.data.video import probe_video, write_video
+from gvr.ops.resize import resize
 
 
 def _random_base() -> LatentDiT:
@@ -50,12 +50,16 @@ def test_alpha_draws_stay_in_range():
 
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match="either base_ckpt"):
-        ModelGuidedDegradation()
+    from gvr.lit import BaseCheckpoint
+
+    with pytest.raises(ValueError, match="with its codec"):
+        ModelGuidedDegradation(_random_base())
+    with pytest.raises(ValueError, match="with its codec"):
+        ModelGuidedDegradation(BaseCheckpoint("nope.ckpt"), codec=PatchCodec(spatial_factor=2))
     with pytest.raises(ValueError, match="alpha"):
         _degradation(alpha_range=(0.5, 0.4))
     with pytest.raises(FileNotFoundError, match="nope.ckpt"):
-        ModelGuidedDegradation(base_ckpt="nope.ckpt").degrade_latent(torch.zeros(1, 12, 1, 4, 4), torch.Generator())
+        ModelGuidedDegradation(BaseCheckpoint("nope.ckpt")).degrade_latent(torch.zeros(1, 12, 1, 4, 4), torch.Generator())
 
 
 def test_gvr_degrade_kind_model_writes_the_lr_video(tiny_base_ckpt, tmp_path, capsys):

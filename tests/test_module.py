@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from gvr.codecs import PatchCodec
+from gvr.lit.flow_module import ema_update
+from gvr.lit.vsr_module import VSRModule
 from gvr.models import SimpleGVR
-from gvr.module import VSRModule
-from gvr.training import ema_update
 
 
 def _module(**kw) -> VSRModule:

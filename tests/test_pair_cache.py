@@ -19,7 +19,8 @@ def _spec(tiny_data, base_ckpt, tmp_path, **overrides):
         "codec": {"class_path": "gvr.codecs.PatchCodec", "init_args": {"spatial_factor": 2}},
         "flow": {"class_path": "gvr.data.degradations.FlowDegradation", "init_args": {"blur_block_size": 8}},
         "model": {"class_path": "gvr.data.degradations.ModelGuidedDegradation",
-                  "init_args": {"base_ckpt": base_ckpt, "steps": 2}},
+                  "init_args": {"base": {"class_path": "gvr.lit.BaseCheckpoint", "init_args": {"path": base_ckpt}},
+                                "steps": 2}},
         "model_ratio": 0.5, "num_pairs": 6, "num_frames": 3, "hr_size": [24, 32], "scale": 2,
         "size_multiple": 4, "shard_size": 2, "seed": 0, **overrides,
     }
@@ -99,8 +100,8 @@ def test_stage2_trains_from_the_cache(cache, tiny_data, tiny_vsr_ckpt, tmp_path)
 
 
 def test_init_from_loads_the_ema_weights_only(tiny_vsr_ckpt):
+    from gvr.lit.flow_module import load_network_weights
     from gvr.models import SimpleGVR
-    from gvr.training import load_network_weights
 
     net = SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8)
     assert load_network_weights(tiny_vsr_ckpt, "backbone", [net]) == "ema"

@@ -15,13 +15,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from gvr.codecs import PatchCodec
-from gvr.data.degradations.base import BicubicDownsample
-from gvr.data.prep.jobs import RecipeChanged, read_jsonl
-from gvr.data.prep.scenes import split_scenes
-from gvr.data.prep.shard_writer import cover_crop, window_starts
-from gvr.data.prep.steps import load_config, run_filter, run_measure, run_scan, run_shard
+from gvr.data.degradations.degradation import BicubicDownsample
 from gvr.data.shards import ShardClipDataset, ShardSampler
 from gvr.data.video import frames_to_tensor, read_video, write_video
+from gvr.prep.jobs import RecipeChanged, read_jsonl
+from gvr.prep.scenes import split_scenes
+from gvr.prep.shard_writer import cover_crop, window_starts
+from gvr.prep.steps import load_config, run_filter, run_measure, run_scan, run_shard
 
 pytestmark = pytest.mark.timeout(300)  # worker processes must never hang the suite
 
@@ -126,7 +126,7 @@ def test_filter_keeps_the_good_and_drops_each_bad_clip_with_its_reason(prepped):
 
 
 def test_long_clips_are_measured_pair_by_pair_with_the_same_result(prepped, monkeypatch):
-    from gvr.data.prep import measures
+    from gvr.prep import measures
 
     clip = next(c for c in read_jsonl(prepped["out"] / "clips.jsonl") if c["video"] == "good_a.mp4")
     whole = measures.measure_clip(clip, prepped["prep"].measure)
@@ -362,8 +362,8 @@ def test_two_ranks_train_from_shards_on_their_own_streams(prepped, tiny_data, tm
 
 def test_measure_with_musiq_weights_scores_each_clip_and_the_filter_drops_low_scores(prepped, tmp_path):
     """The learned-quality path of step 2, with a MUSIQ checkpoint file present (random weights of pyiqa's layout)."""
-    from gvr.data.prep.measures import MeasureRecipe, load_frames, sample_positions
     from gvr.metrics.iqa import FrameMUSIQ, musiq_network, musiq_weight_file
+    from gvr.prep.measures import MeasureRecipe, load_frames, sample_positions
 
     torch.manual_seed(0)
     weights = tmp_path / "weights"

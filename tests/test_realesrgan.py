@@ -1,4 +1,4 @@
-"""gvr.metrics.realesrgan: clear errors when files or ncnn are missing, seamless tiling on a tiny hand-written
+"""gvr.baselines.realesrgan: clear errors when files or ncnn are missing, seamless tiling on a tiny hand-written
 ncnn network (conv + pixel shuffle, checked against torch), and the real x4plus files where present."""
 
 import sys
@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gvr.metrics import realesrgan
-from gvr.metrics.realesrgan import RealESRGAN
+from gvr.baselines.realesrgan import RealESRGAN
+from gvr.baselines import realesrgan
 
 REAL_DIR = Path(__file__).resolve().parents[1] / realesrgan.DEFAULT_DIR
 HAVE_REAL = not realesrgan.missing_files(REAL_DIR)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from torchmetrics import Metric
+from video_fixtures import smooth_frames
 
 from gvr.data.video import frames_to_tensor, read_video, write_video
 from gvr.metrics import registry
@@ -16,7 +17,6 @@ from gvr.metrics.image import FramePSNR, FrameSSIM
 from gvr.metrics.registry import MetricSpec, Unavailable, register_metric, score_videos
 from gvr.metrics.vmaf import VideoVMAF
 from gvr.metrics.weights import MissingWeights
-from video_fixtures import smooth_frames
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_registration_hook_whole_video_and_dover_contract(videos, monkeypatch):
 def test_gvr_score_prints_json(videos, tmp_path, capsys, no_weights):
     from gvr.cli import VERBS, main
 
-    assert VERBS["score"] == "gvr.commands.score"
+    assert VERBS["score"][0] == "gvr.commands.score"
     main(["score", videos["out"], "--reference", videos["ref"], "--metrics", "psnr,ssim,lpips", "--no-progress"])
     printed = json.loads(capsys.readouterr().out)
     assert set(printed["metrics"]) == {"psnr", "ssim"} and "lpips" in printed["unavailable"]

@@ -1,4 +1,4 @@
-"""Sharded training (gvr.strategies.FSDP2Strategy): the same run as DDP, an EMA that no rank holds whole, sharded
+"""Sharded training (gvr.lit.strategies.FSDP2Strategy): the same run as DDP, an EMA that no rank holds whole, sharded
 checkpoints that resume exactly and gather into one file. Two gloo processes on CPU, the tiny model."""
 
 import json
@@ -13,14 +13,14 @@ import torch
 import torch.distributed as dist
 from conftest import tiny_cli_args
 
-from gvr.checkpoints import load_gvr_module
+from gvr.commands.consolidate import main as strategies_main
+from gvr.lit.checkpoints import load_gvr_module
+from gvr.lit.flow_module import ema_copy, ema_update, read_network_weights
+from gvr.lit.strategies import FSDP2Strategy, consolidate_checkpoint, shard_network
 from gvr.models import SimpleGVR
-from gvr.strategies import FSDP2Strategy, consolidate_checkpoint, shard_network
-from gvr.strategies import main as strategies_main
-from gvr.training import ema_copy, ema_update, read_network_weights
 
 TESTS = Path(__file__).resolve().parent
-FSDP2 = '{"class_path": "gvr.strategies.FSDP2Strategy", "init_args": {"param_dtype": "%s"}}'
+FSDP2 = '{"class_path": "gvr.lit.strategies.FSDP2Strategy", "init_args": {"param_dtype": "%s"}}'
 
 
 def _fit(tiny_data, log_dir: Path, strategy: str, steps: int, *extra: str) -> dict[int, dict]:
@@ -165,7 +165,7 @@ def test_strategy_arguments_and_consolidate_errors(tmp_path):
     folder = tmp_path / "last.ckpt"  # what FSDP2Strategy saves: where one file is needed, say how to gather it
     folder.mkdir()
     torch.save({}, folder / "meta.pt")
-    with pytest.raises(ValueError, match="python -m gvr.strategies"):
+    with pytest.raises(ValueError, match="gvr consolidate"):
         load_gvr_module(str(folder))
     with pytest.raises(ValueError, match="init_from: .* sharded checkpoint folder"):
         read_network_weights(str(folder), "backbone")

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from gvr.codecs import PatchCodec
-from gvr.colorfix import color_fix
 from gvr.flow import FlowSource
+from gvr.lit.vsr_module import VSRModule, training_noise_key
 from gvr.models import SimpleGVR
-from gvr.models.upsampler import resize_frames
-from gvr.module import VSRModule, training_noise_key
+from gvr.ops.colorfix import color_fix
+from gvr.ops.resize import resize_frames
 
 
 def _module(source=None, factor=2, **kwargs):
@@ -63,7 +63,7 @@ def test_upscale_maps_lr_to_hr_by_the_exact_ratio(h, w, scale, factor):
     The padded LR clip (e.g. 100 -> 104 rows at f = 8) must extend the output past its crop, never be stretched
     onto it (the old grid drifted by pixels towards the bottom-right).
     """
-    from gvr.upscale import output_size
+    from gvr.inference.upscale import output_size
 
     module = _module(FlowSource(anchor="pixel", sigma=0.0), factor=factor, scale=scale)
     lr = torch.rand(1, 3, 2, h, w) * 2 - 1

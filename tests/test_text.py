@@ -10,9 +10,9 @@ from gvr.cli import lightning_main, main
 from gvr.codecs import PatchCodec
 from gvr.commands import upscale as upscale_cmd
 from gvr.data.manifest import read_manifest
+from gvr.lit.vsr_module import VSRModule
 from gvr.models import SimpleGVR
-from gvr.module import VSRModule
-from gvr.text import HashTextEncoder, PrecomputedTextEncoder, save_text_features
+from gvr.models.text import HashTextEncoder, PrecomputedTextEncoder, save_text_features
 
 
 def test_hash_features_are_fixed_per_word_and_padded_with_a_mask():
@@ -97,7 +97,7 @@ def test_the_caption_steers_the_upscaled_latent():
 
 
 def test_gvr_fit_with_captions_then_upscale_and_generate_with_a_prompt(tiny_data, tiny_base_ckpt, tmp_path, capsys):
-    text_args = ["--model.backbone.text_dim", "8", "--model.text_encoder", "gvr.text.HashTextEncoder",
+    text_args = ["--model.backbone.text_dim", "8", "--model.text_encoder", "gvr.models.text.HashTextEncoder",
                  "--model.text_encoder.dim", "8"]
     cli = lightning_main(["fit", *tiny_cli_args(
         tiny_data, tmp_path, "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", *text_args,

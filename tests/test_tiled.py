@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gvr.flow.tiled import ramp_weights, tile_starts, tiled
+from gvr.ops.tiling import ramp_weights, tile_starts, tiled
 
 
 def test_ramps_of_overlapping_windows_sum_to_one():
@@ -23,7 +23,7 @@ def test_tile_starts_cover_with_overlap(size, tile, overlap):
 
 def _local_net(x, t, c, s, ratio=None, offset=(0.0, 0.0)):
     """A velocity that only looks at its own position: tiling it must change nothing."""
-    from gvr.models.upsampler import resize_frames
+    from gvr.ops.resize import resize_frames
 
     up = resize_frames(c, x.shape[-2:], ratio, offset, mode="nearest")
     return 2 * x + up * s.view(-1, 1, 1, 1, 1) + t.view(-1, 1, 1, 1, 1)
@@ -52,8 +52,8 @@ def test_small_inputs_pass_straight_through():
 
 def test_module_upscale_with_tiles_has_exact_size():
     from gvr.codecs import PatchCodec
+    from gvr.lit.vsr_module import VSRModule
     from gvr.models import SimpleGVR
-    from gvr.module import VSRModule
 
     module = VSRModule(SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8), PatchCodec(spatial_factor=2)).eval()
     lr = torch.rand(1, 3, 2, 30, 34) * 2 - 1
@@ -63,7 +63,7 @@ def test_module_upscale_with_tiles_has_exact_size():
 
 def _resize_net(x, t, c, s, ratio=None, offset=(0.0, 0.0)):
     """A velocity that reads the condition through the exact LR->HR map (as SimpleGVR's upsampler does)."""
-    from gvr.models.upsampler import resize_frames
+    from gvr.ops.resize import resize_frames
 
     return x * t.view(-1, 1, 1, 1, 1) + resize_frames(c, x.shape[-2:], ratio, offset)
 
@@ -82,7 +82,7 @@ def test_tiles_see_the_global_lr_to_hr_map(ratio, lr):
 
 def test_stretching_tiles_would_differ():
     """The check above has teeth: tiles stretched edge to edge (the old behaviour) do not match."""
-    from gvr.models.upsampler import resize_frames
+    from gvr.ops.resize import resize_frames
 
     def stretch(x, t, c, s, ratio=None, offset=(0.0, 0.0)):
         return resize_frames(c, x.shape[-2:])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gvr.upscale import ChunkBlender, output_size, plan_chunks, windows
+from gvr.inference.upscale import ChunkBlender, output_size, plan_chunks, windows
 
 
 def test_output_size_rounds_half_up():
@@ -49,7 +49,7 @@ def test_blender_is_exact_on_consistent_chunks_and_releases_in_order():
 
 @pytest.mark.parametrize("chunk,overlap", [(6, 2), (6, 4), (5, 1), (4, 3)])  # (6, 4), (4, 3): frames in 3 windows
 def test_blender_equals_the_weighted_mean_of_the_windows_and_holds_only_shared_frames(chunk, overlap):
-    from gvr.flow.tiled import ramp_weights
+    from gvr.ops.tiling import ramp_weights
 
     rng = np.random.default_rng(1)
     plan = plan_chunks(23, chunk, overlap)
@@ -99,8 +99,8 @@ def test_windows_decode_lazily_and_report_short_videos():
 
 def _vsr(temporal_op=None):
     from gvr.codecs import PatchCodec
+    from gvr.lit.vsr_module import VSRModule
     from gvr.models import SimpleGVR
-    from gvr.module import VSRModule
 
     backbone = SimpleGVR(latent_channels=12, dim=32, depth=2, heads=2, upsampler_channels=8, temporal_op=temporal_op)
     return VSRModule(backbone, PatchCodec(spatial_factor=2), scale=2.0, ema_decay=0)
@@ -111,21 +111,22 @@ def test_temporal_unit_models_take_the_whole_clip_in_one_window(tmp_path):
     from conftest import moving_frames
 
     from gvr.data.video import probe_video, write_video
+    from gvr.inference.upscale import auto_chunk, upscale_video
     from gvr.models import SwinAttention, TemporalUnitsAttention
-    from gvr.upscale import auto_chunk, upscale_video, uses_temporal_units
 
     units, full = _vsr(TemporalUnitsAttention(unit=2)), _vsr()
-    assert uses_temporal_units(_vsr(SwinAttention((4, 4), across_frames=True, frames=3)).backbone)
-    assert not uses_temporal_units(_vsr(SwinAttention((4, 4), across_frames=True)).backbone)
+    assert units.inference_net.extends_in_time and not full.inference_net.extends_in_time  # the model says so
+    assert _vsr(SwinAttention((4, 4), across_frames=True, frames=3)).backbone.extends_in_time
+    assert not _vsr(SwinAttention((4, 4), across_frames=True)).backbone.extends_in_time
     assert auto_chunk(units, 40, 121) == 40 and auto_chunk(units, 400, 121) == 121 and auto_chunk(full, 40, 121) == 17
-    full.train_frames = 3  # what load_gvr_module reads from the checkpoint's data.num_frames
+    full.hparams.train_frames = 3  # linked from data.num_frames by the CLI
     assert auto_chunk(full, 40, 121) == 3 and auto_chunk(full, 2, 121) == 2
-    full.train_frames = None
+    full.hparams.train_frames = None
     # Bounded by WINDOW_TOKENS HR tokens a window: 1024x1024 pixels are 256x256 = 65,536 tokens -> 4 frames.
     assert auto_chunk(units, 40, 121, (1024, 1024)) == 4 and auto_chunk(units, 3, 121, (1024, 1024)) == 3
-    units.train_frames = 5  # never less than the training clip
+    units.hparams.train_frames = 5  # never less than the training clip
     assert auto_chunk(units, 40, 121, (4096, 4096)) == 5 and auto_chunk(units, 40, 121, (64, 64)) == 40
-    units.train_frames = None
+    units.hparams.train_frames = None
     src = tmp_path / "in.mp4"
     write_video(src, moving_frames(23, 16, 16), fps=24, crf=0)
     summary = upscale_video(units, str(src), str(tmp_path / "u.mp4"), steps=1, progress=False)
@@ -135,7 +136,7 @@ def test_temporal_unit_models_take_the_whole_clip_in_one_window(tmp_path):
 
 
 def test_token_budget_turns_on_tiling():
-    from gvr.upscale import auto_tile
+    from gvr.inference.upscale import auto_tile
 
     module = _vsr()  # PatchCodec x2, 1x2x2 patches: an HR frame of 64x64 pixels is 16x16 = 256 tokens
     assert auto_tile(module, (64, 64), (32, 32), None) is None
@@ -145,26 +146,27 @@ def test_token_budget_turns_on_tiling():
 
 
 def test_auto_overlap_is_a_quarter_of_the_chunk():
-    from gvr.upscale import auto_overlap
+    from gvr.inference.upscale import auto_overlap
 
     assert [auto_overlap(n) for n in (1, 2, 3, 5, 17, 33)] == [0, 1, 1, 1, 4, 8]
 
 
 def test_checkpoint_records_the_training_clip_length(tmp_path):
-    """load_gvr_module sets train_frames from the checkpoint's datamodule hyper-parameters."""
+    """A checkpoint written before train_frames was a hyper-parameter takes it from its data.num_frames."""
     import warnings
 
     import torch
 
-    from gvr.checkpoints import load_gvr_module
+    from gvr.lit.checkpoints import load_gvr_module
 
     module = _vsr()
-    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams, _class_path="gvr.module.VSRModule"),
+    hparams = {k: v for k, v in module.hparams.items() if k != "train_frames"}  # the old module path, no train_frames
+    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(hparams, _class_path="gvr.module.VSRModule"),
             "datamodule_hyper_parameters": {"num_frames": 5}, "pytorch-lightning_version": "2.5.0"}
     torch.save(ckpt, tmp_path / "m.ckpt")
     with warnings.catch_warnings(record=True) as caught:  # no advice to the user about save_hyperparameters
         warnings.simplefilter("always")
-        assert load_gvr_module(str(tmp_path / "m.ckpt")).train_frames == 5
+        assert load_gvr_module(str(tmp_path / "m.ckpt")).hparams.train_frames == 5
     assert not [w for w in caught if "nn.Module" in str(w.message)]
 
 
@@ -174,7 +176,7 @@ def test_bf16_precision_stays_close_to_float32_and_unknown_precision_is_refused(
     from conftest import moving_frames
 
     from gvr.data.video import read_video, write_video
-    from gvr.upscale import upscale_video
+    from gvr.inference.upscale import upscale_video
 
     torch.manual_seed(0)
     module = _vsr()
@@ -212,7 +214,7 @@ def test_the_input_video_is_never_the_output(tmp_path):
     from conftest import moving_frames
 
     from gvr.data.video import write_video
-    from gvr.upscale import upscale_video
+    from gvr.inference.upscale import upscale_video
 
     src = tmp_path / "in.mp4"
     write_video(src, moving_frames(3, 16, 16), fps=24, crf=0)
@@ -245,7 +247,7 @@ def test_a_photo_upscales_as_a_still_clip_to_an_image(tmp_path):
     from PIL import Image
 
     from gvr.data.video import frames_to_tensor, tensor_to_frames
-    from gvr.upscale import upscale_image
+    from gvr.inference.upscale import upscale_image
 
     module = _vsr().eval()
     src = tmp_path / "photo.png"
@@ -267,7 +269,7 @@ def test_photo_orientation_alpha_and_bad_files(tmp_path):
     from PIL import Image
 
     from gvr.data.video import VideoError
-    from gvr.upscale import read_image, upscale_image
+    from gvr.inference.upscale import read_image, upscale_image
 
     rotated = tmp_path / "rotated.jpg"  # stored 22 wide and 15 high, displayed turned a quarter: 15 x 22
     exif = Image.Exif()
@@ -309,7 +311,8 @@ def test_gvr_upscale_takes_a_photo_from_the_command_line(tmp_path, capsys):
     from gvr.cli import main
 
     module = _vsr()
-    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams, _class_path="gvr.module.VSRModule"),
+    hparams = {k: v for k, v in module.hparams.items() if k != "train_frames"}  # the old module path, no train_frames
+    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(hparams, _class_path="gvr.lit.vsr_module.VSRModule"),
             "pytorch-lightning_version": "2.5.0"}
     torch.save(ckpt, tmp_path / "m.ckpt")
     _photo(tmp_path / "photo.webp")

@@ -8,7 +8,7 @@ from torch import Tensor
 from gvr.analysis.timesteps import high_frequency_change
 from gvr.flow import augment_condition, euler_timesteps, sample_euler
 from gvr.flow.path import predict_x0
-from gvr.seeding import generator
+from gvr.ops.seeding import generator
 
 
 @torch.no_grad()

@@ -4,12 +4,14 @@ The cascade needs two things from the base model: generating a low-resolution la
 (``gvr generate``) and the SDEdit-like model-guided degradation (noise a real latent to ``alpha`` and
 integrate back to 0). Both only need the velocity of its flow ODE, ``v = eps - c0`` at ``c_t =
 (1 - t) c0 + t eps`` (the same convention as the VSR model, ``t = 1`` is noise). Adapters wrap gvr's
-own small DiT (:mod:`gvr.base.dit`) and diffusers' Wan2.1 transformer (:mod:`gvr.base.wan`).
+own small DiT (:mod:`gvr.base.latent_dit`) and diffusers' Wan2.1 transformer (:mod:`gvr.base.wan`).
 """
 
 from abc import ABC, abstractmethod
 
 from torch import Tensor, nn
+
+from gvr.codecs.codec import LatentCodec
 
 
 class BaseModel(nn.Module, ABC):
@@ -36,3 +38,17 @@ class BaseModel(nn.Module, ABC):
             raise ValueError(
                 f"{type(self).__name__}: expected a latent (B, {self.latent_channels}, T, h, w), got {tuple(c.shape)}"
             )
+
+
+class BaseModelLoader(ABC):
+    """Where a base model and its latent codec come from when they are loaded on first use (e.g. a checkpoint
+    file, `gvr.lit.BaseCheckpoint`): a config names the model without building it, and a cache can record
+    which weights it used (:meth:`digest`)."""
+
+    @abstractmethod
+    def load(self, device: str) -> tuple[BaseModel, LatentCodec]:
+        """The base model (eval mode) and its codec on ``device``."""
+
+    def digest(self) -> str | None:
+        """A fingerprint of the weights (e.g. the file's SHA-256), or None when there is none."""
+        return None

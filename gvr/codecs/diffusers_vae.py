@@ -6,7 +6,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from gvr.codecs.base import LatentCodec
+from gvr.codecs.codec import LatentCodec
 
 VAEKind = Literal["wan", "cogvideox", "hunyuan"]
 

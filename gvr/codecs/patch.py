@@ -6,7 +6,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from gvr.codecs.base import LatentCodec
+from gvr.codecs.codec import LatentCodec
 
 
 class PatchCodec(LatentCodec):

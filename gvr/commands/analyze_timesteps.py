@@ -51,11 +51,11 @@ def run(args: argparse.Namespace) -> dict:
     from gvr.analysis.measure import measure_changes
     from gvr.analysis.plot import line_plot
     from gvr.analysis.timesteps import change_rate, mass_between, to_density
-    from gvr.checkpoints import load_gvr_module
     from gvr.data.dataset import VideoClipDataset
     from gvr.data.degradations import BicubicDownsample, ClassicDegradation
     from gvr.data.manifest import read_manifest
     from gvr.flow.timesteps import DetailAwareTimesteps
+    from gvr.lit.checkpoints import load_gvr_module
 
     if args.steps < 2 or args.clips < 1 or args.batch < 1:
         raise ValueError(f"need --steps >= 2, --clips >= 1 and --batch >= 1 (got {args.steps}, {args.clips}, {args.batch})")

@@ -4,14 +4,14 @@ Every floating-point tensor of the state dicts (the EMA copy included) is averag
 recent input with the averaged weights and without its optimizer and loop state, so ``gvr upscale``,
 ``gvr test`` and ``gvr score`` take it like any checkpoint (training does not resume from it). Checkpoints of
 different configs are refused, and an existing output is kept unless ``--overwrite``. ``CheckpointAverage``
-(``gvr.averaging``) keeps the same average during training without keeping the checkpoints.
+(``gvr.lit.averaging``) keeps the same average during training without keeping the checkpoints.
 """
 
 import argparse
 import json
 import sys
 
-from gvr.averaging import average_checkpoints
+from gvr.lit.averaging import average_checkpoints
 
 
 def parser() -> argparse.ArgumentParser:

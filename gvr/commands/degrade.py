@@ -18,8 +18,8 @@ import yaml
 from tqdm.auto import tqdm
 
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
-from gvr.files import check_output
-from gvr.seeding import generator
+from gvr.ops.files import check_output
+from gvr.ops.seeding import generator
 
 KINDS = {
     "classic": "gvr.data.degradations.ClassicDegradation",
@@ -44,7 +44,7 @@ def build_degradation(kind: str, config: str | None, base_ckpt: str | None = Non
         if not Path(ckpt).is_file():
             raise FileNotFoundError(f"base model checkpoint {ckpt} not found: train one with "
                                     "`gvr base fit --config configs/base.yaml` or pass --base-ckpt")
-        spec["init_args"] = {"base_ckpt": ckpt}
+        spec["init_args"] = {"base": {"class_path": "gvr.lit.BaseCheckpoint", "init_args": {"path": ckpt}}}
     if config is not None:
         data = yaml.safe_load(Path(config).read_text()) or {}
         spec = data.get("degradation", data)
@@ -82,7 +82,7 @@ def degrade_video(source: str, output: str, kind: str, degradation, seed: int = 
             "output_size": [size[1], size[0]], "frames": info.frames, "fps": info.fps}
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gvr degrade", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="video file (anything PyAV decodes)")
     p.add_argument("--kind", required=True, choices=sorted(KINDS), help="which degradation to apply")
@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--base-ckpt", default=None, help=f"base model of --kind model (default {DEFAULT_BASE_CKPT})")
     p.add_argument("--chunk", type=int, default=None, help="frames processed at a time (default 32; 5 for model)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
     args = p.parse_args(argv)
     try:
         degradation = build_degradation(args.kind, args.config, args.base_ckpt)

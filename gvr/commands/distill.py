@@ -1,13 +1,13 @@
 """``gvr distill --config configs/distill.yaml``: distil a trained model into a one-step student (LightningCLI fit).
 
 The same trainer, data module and VSRModule as ``gvr fit``, with ``model.distill`` set
-(`gvr.distill.Distillation`: the teacher checkpoint and the loss weights). The student's checkpoint is an
+(`gvr.lit.Distillation`: the teacher checkpoint and the loss weights). The student's checkpoint is an
 ordinary VSRModule checkpoint that ``gvr upscale`` serves with one step.
 """
 
-from gvr.cli import CLI_DEFAULTS, GVRCLI
 from gvr.data.datamodule import VideoDataModule
-from gvr.module import VSRModule
+from gvr.lit.cli import CLI_DEFAULTS, GVRCLI
+from gvr.lit.vsr_module import VSRModule
 
 SUBCOMMANDS = ("fit", "validate")
 
@@ -17,7 +17,7 @@ class DistillCLI(GVRCLI):
 
     def _check(self) -> None:
         if getattr(self.model, "distill", None) is None:
-            raise ValueError("gvr distill needs model.distill (a gvr.distill.Distillation with the teacher checkpoint), "
+            raise ValueError("gvr distill needs model.distill (a gvr.lit.Distillation with the teacher checkpoint), "
                              "see configs/distill.yaml; plain flow training is `gvr fit`")
 
     def before_fit(self) -> None:

@@ -95,7 +95,7 @@ def count(args: dict, latent: tuple, lr_hw: tuple, ops: dict, batch: int, text_t
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gvr flops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="1b", choices=sorted(PRESET_CODECS), help="SimpleGVR size (without --config)")
     p.add_argument("--config", default=None, help="gvr YAML config: backbone, codec and clip size from it")
@@ -117,9 +117,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--window", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="swin window in tokens (default: the config's, 8 8)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
     a = p.parse_args(argv)
 
-    from gvr.codecs.base import LatentCodec
+    from gvr.codecs.codec import LatentCodec
     from gvr.models.attention import FrameAttention, FullAttention
     from gvr.models.flops import latent_grid, simple_gvr_args, token_grid
     from gvr.models.sparse_attention import SparseLocalAttention, SwinAttention, TemporalUnitsAttention

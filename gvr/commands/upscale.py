@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from gvr.upscale import is_image, load_module, upscale_image, upscale_video
+    from gvr.inference.upscale import is_image, load_module, upscale_image, upscale_video
 
     try:
         if not os.path.isfile(args.input):  # before the model loads

@@ -9,8 +9,8 @@ import lightning as L
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from gvr.data.dataset import VideoClipDataset
-from gvr.data.degradations.base import Degradation
 from gvr.data.degradations.classic import ClassicDegradation
+from gvr.data.degradations.degradation import Degradation
 from gvr.data.image_clips import ImageClipDataset, MixedClipDataset
 from gvr.data.manifest import read_manifest
 from gvr.data.pair_cache import PairCacheDataset

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from gvr.data.degradations.base import Degradation
+from gvr.data.degradations.degradation import Degradation
 from gvr.data.video import VideoError, frames_to_tensor, read_video
-from gvr.seeding import generator
+from gvr.ops.seeding import generator
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from gvr.data.dataset import item_generator, lr_size_for
-from gvr.data.degradations.base import Degradation
+from gvr.data.degradations.degradation import Degradation
 from gvr.data.video import frames_to_tensor
-from gvr.seeding import generator
+from gvr.ops.seeding import generator
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gvr.data.video import PathLike, VideoError, probe_video
-from gvr.files import atomic_path
+from gvr.ops.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from gvr.checkpoints import file_digest
-from gvr.codecs.base import LatentCodec
+from gvr.codecs.codec import LatentCodec
 from gvr.data.dataset import VideoClipDataset
-from gvr.data.degradations.base import BicubicDownsample, Degradation
+from gvr.data.degradations.degradation import BicubicDownsample, Degradation
 from gvr.data.degradations.model_guided import ModelGuidedDegradation
 from gvr.data.manifest import read_manifest
-from gvr.seeding import generator
+from gvr.ops.files import file_digest
+from gvr.ops.seeding import generator
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +118,12 @@ def load_spec(path: str | Path) -> PairCacheSpec:
 def fingerprint(spec: PairCacheSpec) -> dict:
     """What a cache's content depends on: the recipe, the codec's identity and the base model's weights."""
     model = spec.recipe.model
-    ckpt = model.base_ckpt if model is not None else None
+    loader = model.loader if model is not None else None
     identity = {
         "format": FORMAT,
         "config": spec.config,
         "codec": spec.recipe.codec.describe(),
-        "base_ckpt_sha256": file_digest(ckpt) if ckpt else None,
+        "base_ckpt_sha256": loader.digest() if loader is not None else None,
     }
     identity["hash"] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return identity

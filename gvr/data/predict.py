@@ -1,18 +1,12 @@
-"""`gvr predict`: LR videos cut into overlapping chunks, and a writer that blends them back into files.
-
-The dataset yields one temporal window of one video per item (in order); the writer cross-fades the
-upscaled windows with :class:`gvr.upscale.ChunkBlender` and streams finished frames to an mp4 per
-input video. Memory stays bounded by one window, whatever the length of the videos.
+"""`gvr predict` inputs: LR videos cut into overlapping temporal windows, one window of one video per item, in
+order. The writer that blends the upscaled windows back into files is `gvr.inference.VideoPredictionWriter`.
 """
 
-from pathlib import Path
-
-import numpy as np
-from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import Dataset
 
-from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, probe_video, read_video, tensor_to_frames
-from gvr.upscale import MIN_FRAMES, ChunkBlender, output_size, plan_chunks
+from gvr.data.video import VideoError, frames_to_tensor, probe_video, read_video
+from gvr.ops.chunks import MIN_FRAMES, plan_chunks
+from gvr.ops.resize import output_size
 
 
 class VideoChunkDataset(Dataset):
@@ -38,33 +32,3 @@ class VideoChunkDataset(Dataset):
         item = self.items[index]
         frames, _ = read_video(item["path"], item["start"], item["frames"])
         return {**item, "lr": frames_to_tensor(frames)}
-
-
-class VideoPredictionWriter(BasePredictionWriter):
-    """Writes each upscaled input video to ``<output_dir>/<stem>_x<scale>.mp4`` (never overwrites).
-
-    Args:
-        output_dir: folder for the upscaled videos (created if missing).
-        crf: H.264 quality of the outputs (lower is better).
-    """
-
-    def __init__(self, output_dir: str = "outputs", crf: int = 18):
-        super().__init__(write_interval="batch")
-        self.output_dir, self.crf = Path(output_dir), crf
-        self._open: dict[str, tuple[VideoWriter, ChunkBlender]] = {}
-
-    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0) -> None:
-        for i, path in enumerate(prediction["path"]):
-            if path not in self._open:
-                self.output_dir.mkdir(parents=True, exist_ok=True)
-                h, w = int(prediction["out_h"][i]), int(prediction["out_w"][i])
-                out = self.output_dir / f"{Path(path).stem}_x{pl_module.hparams.scale:g}.mp4"
-                writer = VideoWriter(out, float(prediction["fps"][i]), w, h, crf=self.crf)
-                self._open[path] = (writer, ChunkBlender())
-            writer, blender = self._open[path]
-            nxt = int(prediction["next_start"][i])
-            frames = tensor_to_frames(prediction["output"][i].cpu()).astype(np.float32)
-            writer.write(blender.add(int(prediction["start"][i]), frames, nxt if nxt >= 0 else None))
-            if nxt < 0:
-                writer.close()
-                del self._open[path]

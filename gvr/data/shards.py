@@ -25,10 +25,9 @@ import torch.distributed as dist
 from torch.utils.data import Dataset, Sampler
 
 from gvr.data.dataset import item_generator, lr_size_for
-from gvr.data.degradations.base import Degradation
+from gvr.data.degradations.degradation import Degradation
 from gvr.data.video import frames_to_tensor
-from gvr.seeding import generator
-
+from gvr.ops.seeding import generator
 
 FORMAT = "gvr-shards/1"
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from gvr.models.upsampler import resize_frames
+from gvr.ops.resize import resize_frames
 
 AnchorKind = Literal["none", "latent", "pixel"]
 

@@ -26,7 +26,7 @@ from torchmetrics import Metric
 
 from gvr.metrics.dover_arch import ConvNeXt3D, SwinTransformer3D, VQAHead
 from gvr.metrics.weights import WeightFile, load_checkpoint, resolve_weights
-from gvr.seeding import generator as seeded_generator
+from gvr.ops.seeding import generator as seeded_generator
 
 DOVER_WEIGHTS = WeightFile(
     filename="DOVER.pth",

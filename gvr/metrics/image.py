@@ -114,7 +114,7 @@ def grid_energy(frames: Tensor, period: int = 4, blur: int = 5, border: int = 8,
     little); a pattern that repeats every ``period`` pixels with the same sign, such as the seams of patch
     tokens (4x4 pixels for PatchCodec x2 with 2x2 patches), scores its amplitude; block edges whose sign
     varies (nearest-neighbour upsampling) score little. Lower is better. ``eps`` is added to the variance
-    before its square root, so that a loss built on the score (`gvr.distill.grid_excess_loss`) has a finite
+    before its square root, so that a loss built on the score (`gvr.lit.distill_losses.grid_excess_loss`) has a finite
     gradient on frames without any pattern.
     """
     if min(frames.shape[-2:]) < max(period, blur // 2 + 1):

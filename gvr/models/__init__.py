@@ -1,6 +1,7 @@
 """Pure nn.Modules: the SimpleGVR DiT, its latent upsampler and the attention operators."""
 
 from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
+from gvr.models.discriminator import VideoDiscriminator
 from gvr.models.dit import PRESETS, SimpleGVR
 from gvr.models.refiner import SeamRefiner
 from gvr.models.sparse_attention import SparseLocalAttention, SwinAttention, TemporalUnitsAttention
@@ -18,4 +19,5 @@ __all__ = [
     "SparseLocalAttention",
     "SwinAttention",
     "TemporalUnitsAttention",
+    "VideoDiscriminator",
 ]

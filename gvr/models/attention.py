@@ -23,6 +23,12 @@ class AttentionOp(nn.Module, ABC):
     Operators hold no per-layer state: one instance is shared by all blocks of a model.
     """
 
+    @property
+    def extends_in_time(self) -> bool:
+        """True when the operator attends within windows of a fixed number of frames, so that its cost per
+        frame is flat in clip length and a model built on it runs on any clip length (temporal units)."""
+        return False
+
     @abstractmethod
     def forward(self, q: Tensor, k: Tensor, v: Tensor, grid: tuple[int, int, int], layer_index: int) -> Tensor:
         """Attend `q` to `k, v`, all `(B, heads, T*H*W, head_dim)`; return `(B, heads, T*H*W, head_dim)`."""

@@ -318,6 +318,12 @@ class SimpleGVR(nn.Module):
             raise ValueError(f"SimpleGVR.preset: unknown preset {name!r}, choose from {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
 
+    @property
+    def extends_in_time(self) -> bool:
+        """True when the 3D attention works in temporal units (`AttentionOp.extends_in_time`): the model then
+        runs on a clip of any length at a flat cost per frame, and `gvr upscale` gives it whole windows."""
+        return any(m.extends_in_time for m in self.modules() if isinstance(m, AttentionOp))
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameters (only those requiring grad when `trainable_only`)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -344,7 +350,7 @@ class SimpleGVR(nn.Module):
             text_mask: `(B, L)`, True for tokens to attend to (each row needs at least one True).
             ratio: HR / LR latent pixels per axis of the condition's resize; None stretches `c` onto the
                 whole HR grid (training, where the two match exactly). Set at inference, where the HR grid
-                covers a padded clip or a tile (`gvr.models.upsampler.resize_frames`).
+                covers a padded clip or a tile (`gvr.ops.resize.resize_frames`).
             offset: LR position (pixels) that the HR grid's top-left corner maps to.
 
         Returns:

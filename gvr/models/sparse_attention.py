@@ -139,6 +139,8 @@ class TemporalUnitsAttention(AttentionOp):
             see `gvr.models.flex` for where it is compiled), or "auto" (flex on CUDA, sdpa elsewhere).
     """
 
+    extends_in_time = True  # units of `unit` latent frames, whatever the clip length
+
     def __init__(self, unit: int = 5, backend: Backend = "auto"):
         super().__init__()
         if not isinstance(unit, int) or unit < 1:
@@ -185,6 +187,10 @@ class SwinAttention(AttentionOp):
         across_frames: windows span frames (3D) instead of one frame (2D).
         frames: frames per 3D window (with `across_frames`); None takes the whole clip.
     """
+
+    @property
+    def extends_in_time(self) -> bool:
+        return self.frames is not None  # 3D windows of a fixed number of frames
 
     def __init__(self, window: tuple[int, int] = (8, 8), across_frames: bool = False, frames: int | None = None):
         super().__init__()

@@ -7,10 +7,11 @@ factor; the convolutions before and after it learn to prepare and sharpen the la
 
 import math
 
-import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+
+from gvr.ops.resize import resize_frames
 
 
 class FrameGroupNorm(nn.GroupNorm):
@@ -81,46 +82,6 @@ def temporal_conv(conv: nn.Conv3d, x: Tensor) -> Tensor:
 def causal_pad(x: Tensor) -> Tensor:
     """Replicate the first frame twice before the clip: `(B, C, T, H, W) -> (B, C, T + 2, H, W)`."""
     return F.pad(x, (0, 0, 0, 0, 2, 0), mode="replicate")
-
-
-def resize_frames(
-    x: Tensor,
-    size: tuple[int, int],
-    ratio: tuple[float, float] | None = None,
-    offset: tuple[float, float] = (0.0, 0.0),
-    mode: str = "bilinear",
-) -> Tensor:
-    """Resize every frame of `x` `(B, C, T, h, w)` to `(B, C, T, *size)`, pixel-centre aligned.
-
-    With `ratio` None the frame is stretched edge to edge (`F.interpolate`, `align_corners=False`, ratio
-    `size / (h, w)` per axis; antialiased when an axis shrinks). With `ratio = (ry, rx)` the map is exact
-    instead: output position `y` (in pixel-edge units) reads input position `y / ry + offset[0]`, so an output
-    grid that is not exactly `ratio` times the input (a padded clip, a tile of a larger frame) is neither
-    stretched nor shifted; positions past the input's edge take the border value (as `F.interpolate` does).
-    `mode` is "bilinear" or "bicubic". Computed in float32 and returned in the input dtype.
-    """
-    b, _, _, h, w = x.shape
-    frames = rearrange(x.float(), "b c t h w -> (b t) c h w")
-    if ratio is None and offset == (0.0, 0.0):
-        shrink = size[0] < h or size[1] < w
-        frames = F.interpolate(frames, size=size, mode=mode, align_corners=False, antialias=shrink)
-    else:
-        ratio = ratio if ratio is not None else (size[0] / h, size[1] / w)
-        frames = F.grid_sample(frames, exact_grid(size, (h, w), ratio, offset, frames.device).expand(len(frames), -1, -1, -1),
-                               mode=mode, padding_mode="border", align_corners=False)
-    return rearrange(frames, "(b t) c h w -> b c t h w", b=b).type_as(x)
-
-
-def exact_grid(
-    size: tuple[int, int], source: tuple[int, int], ratio: tuple[float, float], offset: tuple[float, float], device
-) -> Tensor:
-    """`grid_sample` grid `(1, H, W, 2)` reading output pixel centre `i + 0.5` at input `(i + 0.5) / ratio + offset`."""
-    axes = []
-    for n, m, r, o in zip(size, source, ratio, offset):
-        edge = (torch.arange(n, device=device, dtype=torch.float64) + 0.5) / r + o  # input position, pixel-edge units
-        axes.append((2 * edge / m - 1).float())  # normalised for align_corners=False
-    gy, gx = torch.meshgrid(*axes, indexing="ij")
-    return torch.stack([gx, gy], dim=-1).unsqueeze(0)
 
 
 class LatentUpsampler(nn.Module):

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torchvision.io import decode_jpeg, encode_jpeg
 
-from gvr.data.degradations.base import Degradation, ResizeMode, check_input, resize
+from gvr.data.degradations.degradation import Degradation, check_input
+from gvr.ops.resize import ResizeMode, resize
 
 RESIZE_MODES: tuple[ResizeMode, ...] = ("bicubic", "bilinear", "area")
 CODEC_FPS = 25  # nominal frame rate of the in-memory H.264 stream (CRF rate control barely depends on it)

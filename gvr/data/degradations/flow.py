@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from gvr.data.degradations.base import Degradation, ResizeMode, check_input, resize
+from gvr.data.degradations.degradation import Degradation, check_input
+from gvr.ops.resize import ResizeMode, resize
 
 FlowPreset = Literal["ultrafast", "fast", "medium"]
 PRESETS = {

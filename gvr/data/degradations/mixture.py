@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import torch
 
-from gvr.data.degradations.base import Degradation
+from gvr.data.degradations.degradation import Degradation
 
 
 class MixtureDegradation(Degradation):

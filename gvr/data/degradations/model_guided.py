@@ -10,22 +10,23 @@ pixels, which is what ``gvr degrade --kind model`` shows.
 import torch
 from torch import Tensor
 
-from gvr.base.model import BaseModel
+from gvr.base.model import BaseModel, BaseModelLoader
 from gvr.base.sampling import refine_latent
-from gvr.codecs.base import LatentCodec
-from gvr.data.degradations.base import Degradation, check_input, resize
+from gvr.codecs.codec import LatentCodec
+from gvr.data.degradations.degradation import Degradation, check_input
+from gvr.ops.resize import resize
 
 
 class ModelGuidedDegradation(Degradation):
     """SDEdit-like degradation by a base model, in its latent space.
 
-    Give either ``base_ckpt`` (a ``gvr base fit`` checkpoint: gvr's own base model and its codec) or both
-    ``base`` and ``codec`` (e.g. ``gvr.base.wan.WanBaseModel`` with the Wan VAE as ``DiffusersVAE``).
+    ``base`` is either a base model with its ``codec`` (e.g. ``gvr.base.wan.WanBaseModel`` with the Wan VAE as
+    ``DiffusersVAE``) or a loader that brings both on first use, e.g. ``gvr.lit.BaseCheckpoint`` for a
+    ``gvr base fit`` checkpoint (``configs/pairs.yaml``).
 
     Args:
-        base_ckpt: checkpoint of gvr's own base model (``logs/base/checkpoints/last.ckpt``).
-        base: a base model adapter, used with ``codec`` instead of ``base_ckpt``.
-        codec: the base model's latent codec (the VSR model's too).
+        base: the base model adapter (with ``codec``), or a `BaseModelLoader` (without).
+        codec: the base model's latent codec (the VSR model's too); None with a loader.
         alpha_range: range of the noise level ``alpha`` the latent is pushed to (paper: [0.3, 0.4]).
         steps: Euler steps of the base model from ``alpha`` back to 0.
         device: where the base model runs.
@@ -33,8 +34,7 @@ class ModelGuidedDegradation(Degradation):
 
     def __init__(
         self,
-        base_ckpt: str | None = None,
-        base: BaseModel | None = None,
+        base: BaseModel | BaseModelLoader,
         codec: LatentCodec | None = None,
         alpha_range: tuple[float, float] = (0.3, 0.4),
         steps: int = 10,
@@ -43,20 +43,19 @@ class ModelGuidedDegradation(Degradation):
         if not 0 <= alpha_range[0] <= alpha_range[1] <= 1 or steps < 1:
             raise ValueError(f"ModelGuidedDegradation: need 0 <= alpha_lo <= alpha_hi <= 1 and steps >= 1, got "
                              f"{alpha_range}, {steps}")
-        if (base_ckpt is None) == (base is None) or (base is None) != (codec is None):
-            raise ValueError("ModelGuidedDegradation: give either base_ckpt, or both base and codec")
-        self.base_ckpt, self.alpha_range, self.steps, self.device = base_ckpt, tuple(alpha_range), steps, device
-        self._base, self._codec = base, codec
+        if isinstance(base, BaseModelLoader) != (codec is None):
+            raise ValueError("ModelGuidedDegradation: give a base model with its codec, or a loader (e.g. "
+                             "gvr.lit.BaseCheckpoint) without one")
+        self.alpha_range, self.steps, self.device = tuple(alpha_range), steps, device
+        self.loader = base if isinstance(base, BaseModelLoader) else None
+        self._base, self._codec = (None, None) if self.loader else (base, codec)
         self._ready = False
 
     def _load(self) -> tuple[BaseModel, LatentCodec]:
         """The base model and codec on `device` in eval mode: loaded (or moved) on first use, then reused."""
         if not self._ready:
             if self._base is None:
-                from gvr.checkpoints import load_gvr_module
-
-                module = load_gvr_module(self.base_ckpt, "BaseModule", self.device)
-                self._base, self._codec = module.base_model, module.codec
+                self._base, self._codec = self.loader.load(self.device)
             self._base, self._codec = self._base.to(self.device).eval(), self._codec.to(self.device)
             self._ready = True
         return self._base, self._codec

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from gvr.strategies import FSDP2Strategy, require_single_file
+from gvr.lit.strategies import FSDP2Strategy, require_single_file
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class CodecFlowModule(L.LightningModule):
             ema_update(self.ema, self.trained_network, self.global_step, self.hparams.ema_decay)
 
     def configure_model(self) -> None:
-        # Lightning's sharding hook: `gvr.strategies.FSDP2Strategy` shards the trained network and its EMA by the
+        # Lightning's sharding hook: `gvr.lit.strategies.FSDP2Strategy` shards the trained network and its EMA by the
         # same plan (no rank holds a full EMA); every other strategy leaves the module whole.
         if self._trainer is not None and isinstance(self.trainer.strategy, FSDP2Strategy):
             self.trainer.strategy.shard([m for m in (self.trained_network, self.ema) if m is not None])

@@ -15,9 +15,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
-from gvr.checkpoints import read_checkpoint
-from gvr.files import atomic_path
-
+from gvr.lit.checkpoints import read_checkpoint
+from gvr.ops.files import atomic_path
 
 # Checkpoint entries that belong to the run, not to the weights: an average is served, not resumed.
 RUN_STATE_KEYS = ("optimizer_states", "lr_schedulers", "callbacks", "loops")

@@ -1,6 +1,7 @@
 """Output files that never cost the user a file: they appear whole (a temporary name beside the target, renamed
 into place when the writing succeeded) and never replace the input they were made from."""
 
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -32,3 +33,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def file_digest(path: str, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

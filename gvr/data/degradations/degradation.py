@@ -3,12 +3,10 @@
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
-ResizeMode = Literal["bicubic", "bilinear", "area"]
+from gvr.ops.resize import resize
 
 
 class Degradation(ABC):
@@ -37,16 +35,6 @@ def check_input(hr: torch.Tensor, lr_size: Sequence[int], owner: str) -> tuple[i
     if h < 1 or w < 1:
         raise ValueError(f"{owner}: lr_size must be two positive ints (height, width), got {lr_size!r}")
     return h, w
-
-
-def resize(x: torch.Tensor, size: tuple[int, int], mode: ResizeMode, antialias: bool) -> torch.Tensor:
-    """Resize every (H, W) slice of ``x`` (N, C, H, W), e.g. a clip (3, T, H, W), to ``size`` (any factor).
-
-    ``antialias`` low-passes bicubic / bilinear downsampling; ``area`` averages anyway and ignores it.
-    """
-    if mode == "area":
-        return F.interpolate(x, size=size, mode="area")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=antialias)
 
 
 class BicubicDownsample(Degradation):

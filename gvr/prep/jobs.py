@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from tqdm.auto import tqdm
 
-from gvr.files import atomic_path
+from gvr.ops.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def ordered_map(
     # Not "fork": a parent whose OpenCV, OpenMP or codec thread pools ran would hand its children held locks.
     # The fork server imports the prep modules once; each worker is a cheap fork of that clean process.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["gvr.data.prep.steps"])
+    context.set_forkserver_preload(["gvr.prep.steps"])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(initializer, initargs)) as pool:
         pending: deque = deque()

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import yaml
 
-from gvr.data.prep.filters import FilterRecipe, Histograms, reasons, summary_table
-from gvr.data.prep.jobs import atomic_writer, check_recipe, count_lines, digest, file_sha256, read_jsonl, run_journal
-from gvr.data.prep.measures import MeasureRecipe, measure_clip
-from gvr.data.prep.scenes import ScanRecipe, list_videos, scan_video
-from gvr.data.prep.shard_writer import ShardRecipe, build_shards
+from gvr.prep.filters import FilterRecipe, Histograms, reasons, summary_table
+from gvr.prep.jobs import atomic_writer, check_recipe, count_lines, digest, file_sha256, read_jsonl, run_journal
+from gvr.prep.measures import MeasureRecipe, measure_clip
+from gvr.prep.scenes import ScanRecipe, list_videos, scan_video
+from gvr.prep.shard_writer import ShardRecipe, build_shards
 
 log = logging.getLogger(__name__)
 

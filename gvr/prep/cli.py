@@ -6,8 +6,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gvr.data.prep.jobs import RecipeChanged
-from gvr.data.prep.steps import PrepConfig, load_config
+from gvr.prep.jobs import RecipeChanged
+from gvr.prep.steps import PrepConfig, load_config
 
 
 def step_main(

@@ -91,7 +91,7 @@ class PrecomputedTextEncoder(TextEncoder):
         from safetensors import safe_open
 
         if not Path(path).is_file():
-            raise FileNotFoundError(f"PrecomputedTextEncoder: {path} not found (write it with gvr.text.save_text_features)")
+            raise FileNotFoundError(f"PrecomputedTextEncoder: {path} not found (write it with gvr.models.text.save_text_features)")
         with safe_open(path, "pt") as f:
             names = json.loads((f.metadata() or {}).get("captions", "null"))
             if not isinstance(names, dict):

@@ -16,108 +16,15 @@ import torch
 from tqdm.auto import tqdm
 
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
-from gvr.files import atomic_path, check_output
-from gvr.flow.tiled import ramp_weights
+from gvr.ops.chunks import MIN_FRAMES, ChunkBlender, plan_chunks
+from gvr.ops.files import atomic_path, check_output
+from gvr.ops.resize import output_size
 
 log = logging.getLogger(__name__)
 
-MIN_FRAMES = 2
 # Photos `gvr upscale` takes (`upscale_image`), by extension, and the PIL format each is written in.
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                  ".tiff": "TIFF"}
-
-
-def output_size(height: int, width: int, scale: float) -> tuple[int, int]:
-    """Output frame size: each side times ``scale``, rounded half up (``floor(x * scale + 0.5)``)."""
-    return math.floor(height * scale + 0.5), math.floor(width * scale + 0.5)
-
-
-def plan_chunks(frames: int, chunk: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
-    """Windows ``[start, end)`` of at most ``chunk`` frames covering ``frames``, overlapping by >= ``overlap``.
-
-    Every start is a multiple of the stride ``chunk - overlap`` rounded down to a multiple of ``align`` (the
-    codec's temporal factor), so latent frames of neighbouring chunks line up and share their noise; the
-    last window starts on that grid too and is cut at ``frames`` (it may be shorter than ``chunk``).
-    """
-    if not 0 <= overlap < chunk:
-        raise ValueError(f"need 0 <= overlap < chunk, got overlap={overlap}, chunk={chunk}")
-    stride = max(align, (chunk - overlap) // align * align)
-    plan = [(0, min(chunk, frames))]
-    while plan[-1][1] < frames:
-        start = plan[-1][0] + stride
-        plan.append((start, min(start + chunk, frames)))
-    return plan
-
-
-class ChunkBlender:
-    """Accumulates overlapping chunk outputs with linear cross-fade weights and releases finished frames.
-
-    ``add(start, frames, next_start)`` takes the HR frames ``(n, H, W, 3)`` (uint8, or float in [0, 255]) of the
-    window that begins at ``start``; frames before ``next_start`` (the next window's start, or None at the end)
-    can no longer change and are returned as uint8 in order. Only frames that two windows share are held, as
-    float weighted sums; a frame that one window alone covers passes straight through (a uint8 frame untouched),
-    so a video upscaled in one window costs no float copy at all.
-    """
-
-    def __init__(self) -> None:
-        self.base = 0  # absolute index of the first frame held
-        self.sum: np.ndarray | None = None  # weighted sums of the held (shared) frames
-        self.weight: np.ndarray | None = None
-        self.prev_end = 0
-
-    def _accumulate(self, at: int, frames: np.ndarray, w: np.ndarray) -> None:
-        if not len(frames):
-            return
-        if self.sum is None or not len(self.sum):
-            self.base, self.sum, self.weight = at, np.zeros((0, *frames.shape[1:]), np.float32), np.zeros(0, np.float32)
-        grow = at + len(frames) - self.base - len(self.sum)
-        if grow > 0:
-            self.sum = np.concatenate([self.sum, np.zeros((grow, *frames.shape[1:]), np.float32)])
-            self.weight = np.concatenate([self.weight, np.zeros(grow, np.float32)])
-        lo = at - self.base
-        self.sum[lo : lo + len(frames)] += frames * w[:, None, None, None]
-        self.weight[lo : lo + len(frames)] += w
-
-    def _release(self, upto: int) -> list[np.ndarray]:
-        """The held frames before absolute index ``upto``, blended, as a list of at most one uint8 array."""
-        k = 0 if self.sum is None else max(0, min(upto - self.base, len(self.sum)))
-        if k == 0:
-            return []
-        done = self.sum[:k] / self.weight[:k, None, None, None]
-        self.sum, self.weight, self.base = self.sum[k:], self.weight[k:], self.base + k
-        return [_to_uint8(done)]
-
-    def add(self, start: int, frames: np.ndarray, next_start: int | None) -> np.ndarray:
-        n = len(frames)
-        end = start + n
-        cut = end if next_start is None else min(end, next_start)  # frames before `cut` are finished after this add
-        before = min(n, max(0, self.prev_end - start))  # frames shared with earlier windows
-        after = end - cut  # frames shared with later windows
-        w = ramp_weights(n, before, after).numpy()
-        alone = max(before, n - after)  # frames [before, alone) of this window: weight exactly 1, nobody else's
-        self._accumulate(start, frames[:before], w[:before])
-        out = self._release(start + before if alone > before else cut)
-        if alone > before:
-            mid = frames[before:alone]
-            out.append(mid if mid.dtype == np.uint8 else _to_uint8(mid))
-        self._accumulate(start + alone, frames[alone:], w[alone:])
-        self.prev_end = end
-        if len(out) == 1:
-            return out[0]
-        return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:]), np.uint8)
-
-
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
-
-
-def uses_temporal_units(backbone) -> bool:
-    """True when the backbone's 3D attention works in temporal units (it then extends to any clip length):
-    `TemporalUnitsAttention`, or 3D `SwinAttention` windows of a fixed number of frames."""
-    from gvr.models.sparse_attention import SwinAttention, TemporalUnitsAttention
-
-    return any(isinstance(m, TemporalUnitsAttention) or (isinstance(m, SwinAttention) and m.frames is not None)
-               for m in backbone.modules())
 
 
 DEFAULT_CHUNK = 17  # the paper's training clip, for checkpoints that do not record theirs
@@ -139,11 +46,11 @@ def auto_chunk(module, frames: int, max_frames: int, out_size: tuple[int, int] |
     A temporal-unit model (its cost per frame is flat in clip length) takes up to ``max_frames`` frames, and
     with ``out_size`` given no more than fit `WINDOW_TOKENS` HR tokens (at least one training clip), so memory
     stays flat in video length and bounded in frame size. The training clip length is the checkpoint's
-    ``data.num_frames`` (``module.train_frames``, set by :func:`gvr.checkpoints.load_gvr_module`): a
-    full-attention model sees at inference the temporal context it learned, not more.
+    ``data.num_frames`` (the module's ``train_frames`` hyper-parameter): a full-attention model sees at
+    inference the temporal context it learned, not more.
     """
-    trained = getattr(module, "train_frames", None)
-    if uses_temporal_units(module.inference_net):
+    trained = module.hparams.get("train_frames")
+    if module.inference_net.extends_in_time:
         chunk = min(frames, max_frames)
         if out_size is not None:
             chunk = min(chunk, max(trained or 1, WINDOW_TOKENS // hr_tokens(module, out_size)))
@@ -230,7 +137,7 @@ def upscale_video(
     ``overlap`` None is :func:`auto_overlap`.
     ``prompt`` is the caption of a text-conditioned model (None: the null prompt); other models refuse one.
     ``color_fix`` ("none", "wavelet", "adain"; None: the checkpoint's ``color_fix``) corrects colour against
-    the bicubic input (`gvr.colorfix`).
+    the bicubic input (`gvr.ops.colorfix`).
     ``precision`` "bf16" runs the network under bfloat16 autocast (the codec's decode stays float32), "32" in float32.
     """
     _check_run(module, prompt, precision)
@@ -343,6 +250,6 @@ def _write_image(frame: np.ndarray, output: str, quality: int) -> None:
 
 def load_module(ckpt: str, device: str = "cpu"):
     """Rebuild a VSRModule (backbone, codec and EMA weights) from a checkpoint file alone."""
-    from gvr.checkpoints import load_gvr_module
+    from gvr.lit.checkpoints import load_gvr_module
 
     return load_gvr_module(ckpt, "VSRModule", device)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
-from gvr.models.upsampler import resize_frames
+from gvr.ops.resize import resize_frames
 
 ColorFix = Literal["none", "wavelet", "adain"]
 

@@ -21,9 +21,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from gvr.data.video import tensor_to_frames, write_video
-from gvr.metrics.baselines import resize_video
-from gvr.metrics.registry import REGISTRY, FVD_CLIP, build_metric
+from gvr.metrics.registry import FVD_CLIP, REGISTRY, build_metric
 from gvr.metrics.weights import MissingWeights
+from gvr.ops.resize import resize_video
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,11 @@ class BenchmarkWriter(L.Callback):
     # ---- setup -------------------------------------------------------------------------------------
 
     def on_test_start(self, trainer, pl_module) -> None:
-        from gvr.upscale import load_module
+        from gvr.lit.checkpoints import load_gvr_module
 
         self.unavailable: dict[str, str] = {}
         self.metrics: dict[str, dict] = {}  # method -> {name: Metric}
-        self.others = {name: load_module(path, str(pl_module.device)) for name, path in self.checkpoints.items()}
+        self.others = {name: load_gvr_module(path, "VSRModule", str(pl_module.device)) for name, path in self.checkpoints.items()}
         self.methods = ["model", *self.others, *self.baselines]
         reference = not getattr(trainer.datamodule.hparams, "no_reference", False) if trainer.datamodule else True
         for name in self.metric_names:

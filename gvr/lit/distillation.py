@@ -1,6 +1,6 @@
 """One-step distillation of a trained gvr model (the teacher) into a student served with one Euler step.
 
-The student is the ``backbone`` of an ordinary :class:`gvr.module.VSRModule` whose ``distill`` argument holds
+The student is the ``backbone`` of an ordinary :class:`gvr.lit.vsr_module.VSRModule` whose ``distill`` argument holds
 this recipe; its checkpoint loads in ``gvr upscale``, ``gvr test`` and ``gvr score`` like any other, and
 needs no teacher file there (the teacher is read when training starts).
 
@@ -33,7 +33,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from gvr.distill.losses import (
+from gvr.flow import augment_condition
+from gvr.lit.distill_losses import (
     approximate_r1,
     frequency_loss,
     gradient_loss,
@@ -41,8 +42,7 @@ from gvr.distill.losses import (
     relativistic_d_loss,
     relativistic_g_loss,
 )
-from gvr.flow import augment_condition
-from gvr.metrics.baselines import resize_video
+from gvr.ops.resize import resize_video
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Distillation(nn.Module):
         grid_weight: weight of `grid_excess_loss` (the output's token-period pattern above the ground truth's,
             in 8-bit levels); ``grid_period`` is the period in pixels (4 for PatchCodec x2 with 2x2 patches).
         adversarial_weight: weight of the generator's relativistic GAN loss; 0 trains no discriminator.
-        discriminator: the discriminator (e.g. `gvr.distill.VideoDiscriminator`); needed when
+        discriminator: the discriminator (e.g. `gvr.models.VideoDiscriminator`); needed when
             ``adversarial_weight > 0``.
         discriminator_lr: AdamW learning rate of the discriminator.
         r1_weight: weight of the approximated R1 (real) and R2 (fake) penalties of the discriminator.
@@ -115,7 +115,7 @@ class Distillation(nn.Module):
         if teacher_steps is not None and teacher_steps < 1:
             raise ValueError(f"Distillation: teacher_steps must be >= 1, got {teacher_steps}")
         if adversarial_weight > 0 and discriminator is None:
-            raise ValueError("Distillation: adversarial_weight > 0 needs a discriminator (gvr.distill.VideoDiscriminator)")
+            raise ValueError("Distillation: adversarial_weight > 0 needs a discriminator (gvr.models.VideoDiscriminator)")
         if grid_period < 2:
             raise ValueError(f"Distillation: grid_period must be >= 2 pixels, got {grid_period}")
         self.teacher_path, self.teacher_steps, self.init_from_teacher = teacher, teacher_steps, init_from_teacher
@@ -133,7 +133,7 @@ class Distillation(nn.Module):
         The teacher must share the student's codec, scale and flow source (the same ``x1``): anything else is a
         clear error, never a silent mismatch.
         """
-        from gvr.checkpoints import load_gvr_module
+        from gvr.lit.checkpoints import load_gvr_module
 
         teacher = load_gvr_module(self.teacher_path, "VSRModule", str(module.device))
         teacher.requires_grad_(False).eval()

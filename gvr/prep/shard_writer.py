@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 import torch
 
-from gvr.codecs.base import LatentCodec
-from gvr.data.prep.jobs import check_recipe, digest, file_sha256, ordered_map, write_json
+from gvr.codecs.codec import LatentCodec
 from gvr.data.video import frames_to_tensor, read_video
+from gvr.prep.jobs import check_recipe, digest, file_sha256, ordered_map, write_json
 
 log = logging.getLogger(__name__)
 

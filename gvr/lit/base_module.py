@@ -13,10 +13,10 @@ from torch import Tensor
 
 from gvr.base.model import BaseModel
 from gvr.base.sampling import generate_latent
-from gvr.codecs.base import LatentCodec
+from gvr.codecs.codec import LatentCodec
 from gvr.flow import TimestepSampler, UniformTimesteps, flow_matching_loss, interpolate
-from gvr.seeding import generator
-from gvr.training import CodecFlowModule, ema_copy
+from gvr.lit.flow_module import CodecFlowModule, ema_copy
+from gvr.ops.seeding import generator
 
 
 class BaseModule(CodecFlowModule):

@@ -62,7 +62,7 @@ class LatentCodec(nn.Module, ABC):
 
     def decode_with_grad(self, z: Tensor) -> Tensor:
         """`decode` with gradients flowing back to `z` (the codec's weights stay frozen): pixel-space losses of
-        a latent model, e.g. one-step distillation (`gvr.distill`)."""
+        a latent model, e.g. one-step distillation (`gvr.lit.distillation`)."""
         if z.ndim != 5 or z.shape[1] != self.latent_channels:
             raise ValueError(
                 f"{type(self).__name__}.decode_with_grad: expected a latent (B, {self.latent_channels}, T, h, w), "

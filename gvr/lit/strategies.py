@@ -10,7 +10,7 @@ Why FSDP2 and not the alternatives (measured on this project's torch 2.14 / Ligh
 - **FSDP2** runs on CPU with gloo (the tests: two processes, same losses and weights as DDP) and on GPUs with
   NCCL from the same code, and is what PyTorch develops (FSDP1 is in maintenance). Its parameters are
   `DTensor` shards with the module's own names and shapes, so the EMA copy, sharded by the same plan, lines
-  up shard for shard with the live network: the EMA update stays the elementwise `lerp_` of `gvr.training`,
+  up shard for shard with the live network: the EMA update stays the elementwise `lerp_` of `gvr.lit.flow_module`,
   with no gather, and no rank ever holds a full EMA.
 - **FSDP1** (`lightning.pytorch.strategies.FSDPStrategy`) also runs on CPU, but it flattens each wrap unit
   into one flat parameter; the root unit mixes the network's loose parameters with the EMA's, so the EMA's
@@ -88,7 +88,7 @@ class FSDP2Strategy(ModelParallelStrategy):
 
     Every rank is one data-parallel replica (the batch size is per rank, as under DDP) and holds a
     ``1 / world_size`` shard of the network, its gradients, its AdamW states and its EMA. The LightningModule
-    asks for its networks to be sharded in `configure_model` (`gvr.training.CodecFlowModule`).
+    asks for its networks to be sharded in `configure_model` (`gvr.lit.flow_module.CodecFlowModule`).
 
     Args:
         param_dtype: dtype of the gathered parameters in forward and backward: "float32", or "bfloat16" to
@@ -134,7 +134,7 @@ class FSDP2Strategy(ModelParallelStrategy):
     def load_checkpoint(self, checkpoint_path, weights_only: bool | None = None) -> dict[str, Any]:
         """Resume from a sharded folder, or a full file, skipping what the module keeps out of checkpoints.
 
-        `gvr.training.CodecFlowModule` drops the frozen codec from every checkpoint (`checkpoint_excludes`); the
+        `gvr.lit.flow_module.CodecFlowModule` drops the frozen codec from every checkpoint (`checkpoint_excludes`); the
         sharded load must not ask for it. Anything else missing is an error.
         """
         path = Path(self.broadcast(checkpoint_path))
@@ -164,7 +164,7 @@ def require_single_file(path: str | Path, option: str) -> None:
     """Raise a clear error when ``path`` is a sharded checkpoint folder where a single file is needed."""
     if _is_sharded_checkpoint(Path(path)):
         raise ValueError(f"{option}: {path} is a sharded checkpoint folder (FSDP2Strategy); gather it into one file "
-                         f"first: python -m gvr.strategies {path} OUTPUT.ckpt")
+                         f"first: gvr consolidate {path} OUTPUT.ckpt")
 
 
 def consolidate_checkpoint(folder: str | Path, output: str | Path) -> Path:
@@ -172,7 +172,7 @@ def consolidate_checkpoint(folder: str | Path, output: str | Path) -> Path:
 
     The file holds the weights, the EMA, the hyper-parameters and the loop state, not the optimizer states
     (resume from the folder); it loads like any gvr checkpoint: ``gvr upscale --ckpt``, ``model.init_from``,
-    `gvr.checkpoints.load_gvr_module`.
+    `gvr.lit.checkpoints.load_gvr_module`.
     """
     from torch.distributed.checkpoint import FileSystemReader
     from torch.distributed.checkpoint.format_utils import _EmptyStateDictLoadPlanner
@@ -188,23 +188,3 @@ def consolidate_checkpoint(folder: str | Path, output: str | Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, output)
     return output
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m gvr.strategies FOLDER OUTPUT``: consolidate a sharded checkpoint into one file."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m gvr.strategies", description=consolidate_checkpoint.__doc__)
-    parser.add_argument("folder", help="sharded checkpoint folder (e.g. logs/stage1/checkpoints/last.ckpt)")
-    parser.add_argument("output", help="the single-file checkpoint to write")
-    args = parser.parse_args(argv)
-    if Path(args.output).exists():
-        parser.error(f"{args.output} exists; write the gathered checkpoint to another file")
-    try:
-        print(consolidate_checkpoint(args.folder, args.output))
-    except ValueError as err:
-        parser.error(str(err))
-
-
-if __name__ == "__main__":
-    main()

@@ -9,13 +9,11 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from lightning.pytorch.utilities import rank_zero_warn
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from gvr.codecs.base import LatentCodec
-from gvr.colorfix import ColorFix, color_fix_to_input
-from gvr.distill.recipe import Distillation
+from gvr.codecs.codec import LatentCodec
 from gvr.flow import (
     TimestepSampler,
     UniformTimesteps,
@@ -27,14 +25,15 @@ from gvr.flow import (
     velocity_from_data,
 )
 from gvr.flow.source import FlowSource
-from gvr.flow.tiled import tiled
-from gvr.metrics.baselines import resize_video
+from gvr.lit.distillation import Distillation
+from gvr.lit.flow_module import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
 from gvr.metrics.image import FrameGrid, FramePSNR, FrameSSIM
 from gvr.models.from_base import vsr_weights_from_base
-from gvr.seeding import generator
-from gvr.text import TextEncoder
-from gvr.upscale import output_size
-from gvr.training import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
+from gvr.models.text import TextEncoder
+from gvr.ops.colorfix import ColorFix, color_fix_to_input
+from gvr.ops.resize import output_size, resize_video
+from gvr.ops.seeding import generator
+from gvr.ops.tiling import tiled
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,11 @@ class VSRModule(CodecFlowModule):
         prediction: what the backbone outputs: "velocity" (the paper) or "data", the clean latent (the residual
             ``z0 - U(c)`` with the source's residual input), turned into the velocity by
             `gvr.flow.velocity_from_data`; with "data" a fresh zero-output backbone returns ``U(c)`` at any step count.
-        color_fix: colour correction of decoded outputs against the bicubic input (`gvr.colorfix`): "none",
+        color_fix: colour correction of decoded outputs against the bicubic input (`gvr.ops.colorfix`): "none",
             "wavelet" or "adain"; the default of `gvr upscale`, `gvr test` and validation.
         scale: super-resolution factor (HR size / LR size) that ``gvr upscale`` applies.
+        train_frames: frames of a training clip (linked from ``data.num_frames``): the temporal context that
+            ``gvr upscale`` gives a full-attention model; None: 17, the paper's clip.
         s_range: training range of the condition noise level ``s`` (paper: [0.3, 0.6]).
         s_inference: the one fixed condition noise level used at inference.
         sample_steps: Euler steps at inference (paper: 50).
@@ -81,10 +82,10 @@ class VSRModule(CodecFlowModule):
             the backbone, as the paper starts SimpleGVR from its base model: the shared DiT trunk is copied
             and the VSR-only parts set so that the start is exactly the base model (`gvr.models.from_base`).
             Exclusive with init_from; ignored when resuming.
-        text_encoder: caption features for a backbone with `text_dim` (`gvr.text`); captions come from the
+        text_encoder: caption features for a backbone with `text_dim` (`gvr.models.text`); captions come from the
             batches (`caption`, from the manifest), "" (the null prompt) where there is none. None: no text.
         caption_dropout: fraction of training captions replaced by the null prompt (paper: 10%).
-        distill: one-step distillation of a teacher checkpoint into this backbone (`gvr.distill.Distillation`,
+        distill: one-step distillation of a teacher checkpoint into this backbone (`gvr.lit.Distillation`,
             ``gvr distill``); None trains the flow objective. The student stays an ordinary VSRModule checkpoint.
         val_vmaf: also log ``val/vmaf`` and ``val/vmaf_bicubic`` (`gvr.metrics.vmaf.VideoVMAF`, each validation
             clip a video; needs the metrics extra), e.g. to pick checkpoints by VMAF.
@@ -101,6 +102,7 @@ class VSRModule(CodecFlowModule):
         prediction: Literal["velocity", "data"] = "velocity",
         color_fix: ColorFix = "none",
         scale: float = 2.5,
+        train_frames: int | None = None,
         s_range: tuple[float, float] = (0.3, 0.6),
         s_inference: float = 0.45,
         sample_steps: int = 50,
@@ -303,7 +305,7 @@ class VSRModule(CodecFlowModule):
         never stretched onto the output). The initial noise of each latent frame is seeded by ``seed`` and
         the absolute index of its last pixel frame (``frame_offset`` + position), so overlapping chunks of a
         long video start from the same noise where they overlap. ``tile`` (in LR latent pixels) runs the
-        network on overlapping spatial tiles blended at every step (:func:`gvr.flow.tiled.tiled`), bounding
+        network on overlapping spatial tiles blended at every step (:func:`gvr.ops.tiling.tiled`), bounding
         memory. ``captions`` (one per clip) feed a text-conditioned backbone; None is the null prompt.
         ``color_fix`` (None: the model's ``color_fix``) corrects the output's colour against bicubic of ``lr``.
         """
@@ -367,7 +369,7 @@ class VSRModule(CodecFlowModule):
 
         The condition is ``c`` noise-augmented to level ``s`` with ``cond_noise``; ``steps`` and ``s`` default to
         ``sample_steps`` and ``s_inference``, ``net`` to the inference weights. Sampling (:meth:`upscale_latent`)
-        and the distillation teacher's target (`gvr.distill.Distillation`) share it.
+        and the distillation teacher's target (`gvr.lit.Distillation`) share it.
         """
         hp = self.hparams
         steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
@@ -424,7 +426,7 @@ class VSRModule(CodecFlowModule):
             metric.reset()
 
     def test_step(self, batch: dict, batch_idx: int) -> dict | None:
-        """Upscale the test clips (``gvr test``); :class:`gvr.metrics.benchmark.BenchmarkWriter` scores them.
+        """Upscale the test clips (``gvr test``); :class:`gvr.lit.scoring.BenchmarkWriter` scores them.
 
         Clips the dataset could not decode (``skipped``) are dropped here and counted by the writer. Without
         ground truth (``hr``, ``--data.no_reference``), the output is ``scale`` times the LR size.
