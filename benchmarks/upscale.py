@@ -47,16 +47,15 @@ MODELS = {"student": ("logs/distill/checkpoints/last.ckpt", "configs/distill.yam
 
 def build(ckpt: str | None, config: str):
     """The checkpoint's module, or a random-weight module of `config` (its data scale and clip length)."""
-    import yaml
 
     from gvr.inference.upscale import load_module
     from gvr.lit.vsr_module import VSRModule
-    from gvr.ops.config import instantiate_section
+    from gvr.ops.config import instantiate_section, load_config
 
     if ckpt and Path(ckpt).is_file():
         return load_module(ckpt)
     module = instantiate_section(config, "model", VSRModule).eval()
-    data = yaml.safe_load(Path(config).read_text()).get("data", {})
+    data = load_config(config).get("data", {})
     module.hparams.scale = float(data.get("scale", module.hparams.scale))  # linked from data.scale by the CLI
     module.hparams.train_frames = data.get("num_frames")  # linked from data.num_frames by the CLI
     return module

@@ -147,7 +147,7 @@ def student_like(teacher: VSRModule, distill: Distillation, window: tuple[int, i
                          spatial_op=SwinAttention(window), temporal_op=SwinAttention(window, across_frames=True), **overrides)
     if not overrides:
         assert sum(p.numel() for p in backbone.parameters()) == sum(p.numel() for p in net.parameters())
-    return VSRModule(backbone, teacher.codec, source=teacher.source, scale=teacher.hparams.scale, sample_steps=1,
+    return VSRModule(backbone, teacher.codec, source=teacher.objective.source, scale=teacher.hparams.scale, sample_steps=1,
                      s_range=(0.0, 0.0), s_inference=teacher.hparams.s_inference, lr=1e-3, distill=distill)
 
 
@@ -196,7 +196,7 @@ def test_teacher_of_another_scale_or_source_is_refused(tiny_vsr_ckpt):
     with pytest.raises(ValueError, match="x2.0 model"):
         student.distill.load_teacher(student, init_student=True)
     student = student_like(teacher, Distillation(tiny_vsr_ckpt))
-    student.source = FlowSource(anchor="pixel", sigma=0.0)
+    student.objective.source = FlowSource(anchor="pixel", sigma=0.0)
     with pytest.raises(ValueError, match="flow source"):
         student.distill.load_teacher(student, init_student=True)
     with pytest.raises(FileNotFoundError, match="nope.ckpt"):

@@ -76,12 +76,12 @@ def test_anchored_sampling_uses_the_training_definition():
     """One Euler step from x1 = U(c) + sigma eps with the velocity x1 - z0 lands exactly on z0."""
     module = _module(FlowSource(anchor="latent", sigma=0.5))
     c, z0 = torch.randn(1, 12, 2, 4, 4), torch.randn(1, 12, 2, 10, 10)
-    anchor = module.anchor(c, (10, 10))
-    x1 = module.source.start(anchor, module._frame_noise(z0.shape, seed=0, frame_offset=0))
+    anchor = module.objective.anchor(c, (10, 10), module.codec)
+    x1 = module.objective.source.start(anchor, module._frame_noise(z0.shape, seed=0, frame_offset=0))
 
     class Oracle(torch.nn.Module):  # the true velocity (x_t - z0) / t of the straight path, fed the residual state
         def forward(self, x, t, c, s, ratio=None, offset=(0.0, 0.0)):
-            state = x + anchor if module.source.residual_input else x
+            state = x + anchor if module.objective.source.residual_input else x
             return (state - z0) / t.view(-1, 1, 1, 1, 1)
 
     module.ema = None
@@ -97,12 +97,13 @@ def test_training_loss_of_the_anchored_flow_is_zero_for_the_true_velocity():
     z0, c = module.encode(torch.rand(2, 3, 2, 20, 20) * 2 - 1), module.encode(lr)
     g = torch.Generator().manual_seed(0)
     # Recompute the draws the loss makes (t, s, eps, c-noise) to build the oracle.
-    t = module.timesteps.sample(2, torch.Generator().manual_seed(0))
+    flow = module.objective
+    t = flow.timesteps.sample(2, torch.Generator().manual_seed(0))
     g2 = torch.Generator().manual_seed(0)
-    module.timesteps.sample(2, g2)
+    flow.timesteps.sample(2, g2)
     torch.rand(2, generator=g2)
     eps = torch.randn(z0.shape, generator=g2)
-    x1 = module.source.start(module.anchor(c, (10, 10), lr_pixels=lr), eps)
+    x1 = flow.source.start(flow.anchor(c, (10, 10), module.codec, lr_pixels=lr), eps)
 
     class Oracle(torch.nn.Module):
         def forward(self, x, tt, c, s):

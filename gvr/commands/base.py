@@ -10,8 +10,8 @@ from lightning.pytorch.cli import LightningCLI
 
 from gvr.data.datamodule import VideoDataModule
 from gvr.lit.base_module import BaseModule
-from gvr.lit.cli import CLI_DEFAULTS
+from gvr.lit.cli import CLI_DEFAULTS, expand_configs
 
 
 def main(argv: list[str] | None = None) -> LightningCLI:
-    return LightningCLI(BaseModule, VideoDataModule, **CLI_DEFAULTS, args=argv)
+    return LightningCLI(BaseModule, VideoDataModule, **CLI_DEFAULTS, args=expand_configs(argv))

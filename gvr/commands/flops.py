@@ -14,10 +14,7 @@ With ``--config`` the backbone and the codec come from a gvr YAML config (and th
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 # Codec of each preset when no --config is given: (spatial_factor, temporal_factor).
 PRESET_CODECS = {"tiny": (2, 1), "1b": (8, 4)}  # tiny: PatchCodec x2 (stage 1); 1b: the Wan 2.1 VAE
@@ -37,8 +34,9 @@ def instantiate(base: type, spec: dict) -> Any:
 def from_config(path: str) -> tuple[dict, Any, dict]:
     """(backbone init_args with ops built, codec spec, data section) of a gvr YAML config."""
     from gvr.models.attention import AttentionOp
+    from gvr.ops.config import load_config
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = load_config(path)
     backbone = (data.get("model") or {}).get("backbone")
     if not isinstance(backbone, dict) or not backbone.get("class_path", "").endswith("SimpleGVR"):
         raise ValueError(f"{path}: model.backbone is not a gvr.models.SimpleGVR (class_path / init_args)")

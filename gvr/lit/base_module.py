@@ -14,7 +14,8 @@ from torch import Tensor
 from gvr.base.model import BaseModel
 from gvr.base.sampling import generate_latent
 from gvr.codecs.codec import LatentCodec
-from gvr.flow import TimestepSampler, UniformTimesteps, flow_matching_loss, interpolate
+from gvr.flow import TimestepSampler, UniformTimesteps
+from gvr.flow.objective import path_loss
 from gvr.lit.flow_module import CodecFlowModule, ema_copy
 from gvr.ops.seeding import generator
 
@@ -71,7 +72,7 @@ class BaseModule(CodecFlowModule):
         t = self.timesteps.sample(c0.shape[0], g, self.device)
         eps = torch.randn(c0.shape, generator=g, device=self.device)
         text = self.network.null_text(c0.shape[0])
-        return flow_matching_loss(self.network.velocity(interpolate(c0, eps, t), t, text), c0, eps)
+        return path_loss(lambda x, tt: self.network.velocity(x, tt, text), c0, eps, t)  # pure noise at t = 1
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         c0 = self.encode(batch[self.hparams.clip_key])

@@ -130,8 +130,16 @@ class StopCheckpoint(ModelCheckpoint):
     ``max_steps`` between two saves loses the steps since the last one. This subclass also saves it at the
     batch where the run stops, from the same hook as the periodic saves, so the checkpoint resumes exactly
     like theirs. (Checkpoint callbacks run after the others, so ``Timer`` has already set ``should_stop``.)
-    Arguments as in ``ModelCheckpoint``.
+    Arguments as in ``ModelCheckpoint``, except that without ``dirpath`` a run with a logger saves into
+    ``<save_dir>/<name>/checkpoints`` (one folder per run name, not per version), so that an overlay that
+    renames the run (``trainer.logger.init_args.name``) moves its checkpoints too.
     """
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        logger = trainer.logger
+        if self.dirpath is None and logger is not None and getattr(logger, "save_dir", None) is not None:
+            self.dirpath = str(Path(logger.save_dir) / logger.name / "checkpoints")
+        super().setup(trainer, pl_module, stage)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

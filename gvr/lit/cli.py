@@ -1,6 +1,7 @@
 """gvr's LightningCLI: the links between data and model, and where config.yaml is written. ``gvr fit``,
 ``gvr base fit`` and ``gvr distill`` run it."""
 
+import sys
 from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
@@ -40,6 +41,53 @@ CLI_DEFAULTS = dict(
 )
 
 
+def expand_configs(args: list[str] | None) -> list[str] | None:
+    """``args`` with every ``--config FILE`` whose YAML starts from another (``config: BASE.yaml``, a path relative
+    to FILE) preceded by ``--config BASE`` (recursively), so that an overlay names its base once and the CLI
+    merges the two in order (`gvr.ops.config.load_config` reads them the same way outside the CLI). None (the
+    command line, which LightningCLI reads itself) stays None."""
+    if args is None:
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-c", "--config") and i + 1 < len(args):
+            path, step = args[i + 1], 2
+        elif arg.startswith("--config="):
+            path, step = arg.split("=", 1)[1], 1
+        else:
+            out.append(arg)
+            i += 1
+            continue
+        out += [f"--config={base}" for base in config_bases(path)] + args[i : i + step]
+        i += step
+    return out
+
+
+def config_bases(path: str) -> list[str]:
+    """The chain of configs that ``path`` starts from (``config:`` keys), the deepest first; empty for none."""
+    import yaml
+
+    bases: list[str] = []
+    seen = {Path(path).resolve()}
+    current = Path(path)
+    while current.is_file():
+        data = yaml.safe_load(current.read_text())
+        include = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(include, str):
+            break
+        current = current.parent / include
+        if current.resolve() in seen:
+            raise ValueError(f"{path}: configs include each other ({current})")
+        seen.add(current.resolve())
+        bases.insert(0, str(current))
+    return bases
+
+
 def lightning_main(args: list[str] | None = None) -> GVRCLI:
     """Run a Lightning subcommand (fit, validate, test, predict)."""
-    return GVRCLI(VSRModule, VideoDataModule, **CLI_DEFAULTS, args=args)
+    if args is None:  # from the shell: LightningCLI reads sys.argv itself (and warns when given both)
+        sys.argv[1:] = expand_configs(sys.argv[1:])
+        return GVRCLI(VSRModule, VideoDataModule, **CLI_DEFAULTS)
+    return GVRCLI(VSRModule, VideoDataModule, **CLI_DEFAULTS, args=expand_configs(args))

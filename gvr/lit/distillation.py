@@ -143,7 +143,7 @@ class Distillation(nn.Module):
         if abs(float(teacher.hparams.scale) - float(module.hparams.scale)) > 1e-6:
             raise ValueError(f"distill: the teacher is a x{teacher.hparams.scale} model, the student x{module.hparams.scale}; "
                              "set data.scale to the teacher's")
-        ts, ss = teacher.source, module.source
+        ts, ss = teacher.objective.source, module.objective.source
         if (ts.anchor, ts.sigma, ts.resize) != (ss.anchor, ss.sigma, ss.resize):
             raise ValueError(f"distill: the teacher's flow source (anchor {ts.anchor}, sigma {ts.sigma}, {ts.resize}) differs "
                              f"from the student's ({ss.anchor}, {ss.sigma}, {ss.resize}); set model.source to the teacher's")
@@ -164,7 +164,8 @@ class Distillation(nn.Module):
 
     def teacher_latent(self, x1: Tensor, anchor: Tensor | None, c: Tensor, noise: Tensor, text: tuple = ()) -> Tensor:
         """The teacher's ODE solution from the source sample ``x1`` (its own ``s_inference`` on the condition)."""
-        return self._teacher(x1.device).solve(x1, anchor, c, noise, self.teacher_steps, text=text)
+        teacher = self._teacher(x1.device)
+        return teacher.objective.solve(teacher.inference_net, x1, anchor, c, noise, self.teacher_steps, text=text)
 
     # ---- the objective -------------------------------------------------------------------------------
 
@@ -176,14 +177,15 @@ class Distillation(nn.Module):
         noise = torch.randn(c.shape, generator=g, device=dev)
         text = module.text(batch.get("caption"), b, g)
         lr_pixels = batch.get("lr")
-        anchor = module.anchor(c, tuple(z0.shape[-2:]), None, lr_pixels)
-        x1 = module.source.start(anchor, eps)
+        flow = module.objective
+        anchor = flow.anchor(c, tuple(z0.shape[-2:]), module.codec, None, lr_pixels)
+        x1 = flow.source.start(anchor, eps)
 
         # 1. One student step from t = 1 and the teacher's trajectory from the same x1.
-        s = torch.full((b,), float(module.hparams.s_inference), device=dev)
+        s = torch.full((b,), float(flow.s_inference), device=dev)
         c_s = augment_condition(c, s, noise)
         t1 = torch.ones(b, device=dev)
-        z_s = x1 - module.velocity(module.backbone, module.source.network_input(x1, anchor), t1, c_s, s, *text)
+        z_s = x1 - flow.velocity(module.backbone, x1, anchor, t1, c_s, s, *text)
         logs, total = {}, z0.new_zeros(())
         if w["distill_weight"] > 0:
             z_t = self.teacher_latent(x1, anchor, c, noise, text)

@@ -16,14 +16,8 @@ from torch import Tensor, nn
 from gvr.codecs.codec import LatentCodec
 from gvr.flow import (
     TimestepSampler,
-    UniformTimesteps,
-    augment_condition,
-    euler_timesteps,
-    flow_matching_loss,
-    interpolate,
-    sample_euler,
-    velocity_from_data,
 )
+from gvr.flow.objective import FlowObjective
 from gvr.flow.source import FlowSource
 from gvr.lit.distillation import Distillation
 from gvr.lit.flow_module import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
@@ -125,8 +119,8 @@ class VSRModule(CodecFlowModule):
         if init_from and init_from_base:
             raise ValueError("set model.init_from (an earlier VSR stage) or model.init_from_base (a base model), not both")
         self.save_hyperparameters()  # under GVRCLI these are the config dicts: a checkpoint rebuilds everything
-        if not 0 <= s_range[0] <= s_range[1] <= 1 or not 0 <= s_inference <= 1:
-            raise ValueError(f"s_range {s_range} and s_inference {s_inference} must lie in [0, 1] with s_range ordered")
+        # The objective (path, draws, parametrisation, loss, solve); the network is an argument of each call.
+        self.objective = FlowObjective(timesteps, source, prediction, s_range, s_inference, sample_steps, sample_shift)
         want = getattr(backbone, "latent_channels", codec.latent_channels)
         if want != codec.latent_channels:
             raise ValueError(
@@ -142,10 +136,6 @@ class VSRModule(CodecFlowModule):
         if not 0 <= caption_dropout <= 1:
             raise ValueError(f"caption_dropout must lie in [0, 1], got {caption_dropout}")
         self.backbone, self.codec, self.text_encoder = backbone, codec, text_encoder
-        self.timesteps = timesteps if timesteps is not None else UniformTimesteps()
-        self.source = source if source is not None else FlowSource()
-        if prediction not in ("velocity", "data"):
-            raise ValueError(f"prediction must be 'velocity' or 'data', got {prediction!r}")
         if color_fix not in ("none", "wavelet", "adain"):
             raise ValueError(f"color_fix must be 'none', 'wavelet' or 'adain', got {color_fix!r}")
         # EMA copy: a buffer-like module outside the optimizer, saved in checkpoints so resumes are exact.
@@ -197,19 +187,6 @@ class VSRModule(CodecFlowModule):
             captions = ["" if d else caption for caption, d in zip(captions, drop.tolist())]
         return self.text_encoder(captions, self.device)
 
-    @torch.no_grad()
-    def anchor(
-        self, c: Tensor, size: tuple[int, int], ratio: tuple[float, float] | None = None, lr_pixels: Tensor | None = None
-    ) -> Tensor | None:
-        """``U(c)`` of the flow source on the HR latent grid ``size`` (None for the pure-noise flow)."""
-        with torch.autocast(self.device.type, enabled=False):
-            return self.source.upsample(c, size, ratio, self.codec, lr_pixels)
-
-    def velocity(self, net, state: Tensor, t: Tensor, *args, **kwargs) -> Tensor:
-        """The velocity at ``state`` (what the backbone sees): its output, or its data prediction converted."""
-        out = net(state, t, *args, **kwargs)
-        return out if self.hparams.prediction == "velocity" else velocity_from_data(state, out, t)
-
     def flow_loss(
         self, z0: Tensor, c: Tensor, g: torch.Generator, captions: Sequence[str] | None = None, lr_pixels: Tensor | None = None
     ) -> Tensor:
@@ -218,18 +195,11 @@ class VSRModule(CodecFlowModule):
         The path runs from ``z0`` to the source ``x1 = U(c) + sigma eps`` (`FlowSource`); ``lr_pixels`` (the LR
         clip ``c`` encodes) spare the pixel anchor a decode.
         """
-        b = z0.shape[0]
-        t = self.timesteps.sample(b, g, self.device)
-        lo, hi = self.hparams.s_range
-        s = lo + (hi - lo) * torch.rand(b, generator=g, device=self.device)
-        eps = torch.randn(z0.shape, generator=g, device=self.device)
-        c_s = augment_condition(c, s, torch.randn(c.shape, generator=g, device=self.device))
-        text = self.text(captions, b, g if self.training else None)  # captions dropped in training only
+        draw = self.objective.draw(z0, c, g)
+        text = self.text(captions, z0.shape[0], g if self.training else None)  # captions dropped in training only
         # Training clips are degraded to exactly their LR size, so U maps them edge to edge (ratio None).
-        anchor = self.anchor(c, tuple(z0.shape[-2:]), None, lr_pixels)
-        x1 = self.source.start(anchor, eps)
-        v = self.velocity(self.backbone, self.source.network_input(interpolate(z0, x1, t), anchor), t, c_s, s, *text)
-        return flow_matching_loss(v, z0, x1)
+        anchor = self.objective.anchor(c, tuple(z0.shape[-2:]), self.codec, None, lr_pixels)
+        return self.objective.loss(self.backbone, z0, c, anchor, draw, text)
 
     # ---- training --------------------------------------------------------------------------------
 
@@ -346,41 +316,12 @@ class VSRModule(CodecFlowModule):
         ``c`` encodes, if known (the pixel anchor then needs no decode).
         """
         b = c.shape[0]
-        anchor = self.anchor(c.float(), size, ratio, lr_pixels)
-        z = self.source.start(anchor, self._frame_noise((b, self.codec.latent_channels, c.shape[2], *size), seed, frame_offset))
+        flow = self.objective
+        anchor = flow.anchor(c.float(), size, self.codec, ratio, lr_pixels)
+        z = flow.source.start(anchor, self._frame_noise((b, self.codec.latent_channels, c.shape[2], *size), seed, frame_offset))
         net = tiled(self.inference_net, tile, tile_overlap) if tile else self.inference_net
-        return self.solve(z, anchor, c.float(), self._frame_noise(c.shape, seed + 1, frame_offset), steps, s,
-                          self.text(captions, b), net, ratio)
-
-    @torch.no_grad()
-    def solve(
-        self,
-        x1: Tensor,
-        anchor: Tensor | None,
-        c: Tensor,
-        cond_noise: Tensor,
-        steps: int | None = None,
-        s: float | None = None,
-        text: tuple = (),
-        net: nn.Module | None = None,
-        ratio: tuple[float, float] | None = None,
-    ) -> Tensor:
-        """Integrate the flow ODE from the source sample ``x1`` (``U(c)`` = ``anchor``) to ``t = 0`` with Euler steps.
-
-        The condition is ``c`` noise-augmented to level ``s`` with ``cond_noise``; ``steps`` and ``s`` default to
-        ``sample_steps`` and ``s_inference``, ``net`` to the inference weights. Sampling (:meth:`upscale_latent`)
-        and the distillation teacher's target (`gvr.lit.Distillation`) share it.
-        """
-        hp = self.hparams
-        steps, s = steps or hp.sample_steps, hp.s_inference if s is None else s
-        s_vec = torch.full((x1.shape[0],), float(s), device=x1.device)
-        c_s = augment_condition(c, s_vec, cond_noise)
-        net = self.inference_net if net is None else net
-
-        def v(x: Tensor, tt: Tensor, c: Tensor, s: Tensor) -> Tensor:
-            return self.velocity(net, self.source.network_input(x, anchor), tt, c, s, *text, ratio=ratio)
-
-        return sample_euler(v, x1, euler_timesteps(steps, hp.sample_shift, device=x1.device), {"c": c_s, "s": s_vec})
+        return flow.solve(net, z, anchor, c.float(), self._frame_noise(c.shape, seed + 1, frame_offset), steps, s,
+                          self.text(captions, b), ratio)
 
     def _frame_noise(self, shape: tuple[int, ...], seed: int, frame_offset: int) -> Tensor:
         """Gaussian noise whose latent frame ``k`` depends only on (seed, its last pixel frame)."""

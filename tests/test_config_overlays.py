@@ -1,0 +1,81 @@
+"""Configs compose: an overlay names its base (``config: BASE.yaml``) and sets only what differs."""
+
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from test_docs import ROOT
+
+from gvr.cli import main
+from gvr.lit.checkpoints import StopCheckpoint
+from gvr.lit.cli import expand_configs
+from gvr.ops.config import load_config, merge
+
+
+def printed(capsys, monkeypatch, *configs: str) -> dict:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("sys.argv", ["gvr"])
+    args = ["fit"] + [a for c in configs for a in ("--config", c)] + ["--print_config"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def differences(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in differences(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)]
+    return [] if a == b else [prefix]
+
+
+@pytest.mark.parametrize(("overlay", "changed"), [
+    ("configs/stage1_x4.yaml", {"trainer.logger.init_args.name", "data.scale", "data.hr_size"}),
+    ("configs/stage1_fsdp.yaml", {"trainer.logger.init_args.name", "trainer.devices", "trainer.strategy", "data.batch_size"}),
+])
+def test_an_overlay_changes_only_what_it_says(overlay, changed, capsys, monkeypatch):
+    base, over = printed(capsys, monkeypatch, "configs/stage1.yaml"), printed(capsys, monkeypatch, overlay)
+    diff = set(differences(base, over))
+    assert {d.split(".init_args")[0] if d.startswith("trainer.strategy") else d for d in diff} == changed
+    # The same as naming both files on the command line, base first.
+    assert printed(capsys, monkeypatch, "configs/stage1.yaml", overlay) == over
+
+
+def test_load_config_reads_an_overlay_as_the_cli_does(capsys, monkeypatch):
+    data = load_config(ROOT / "configs/stage1_x4.yaml")
+    base = load_config(ROOT / "configs/stage1.yaml")
+    assert "config" not in data and data["data"]["scale"] == 4.0 and data["model"] == base["model"]
+    assert data["trainer"]["logger"]["init_args"] == {"save_dir": "logs", "name": "stage1_x4"}  # init_args merged
+    assert data["trainer"]["callbacks"] == base["trainer"]["callbacks"]
+
+
+def test_merge_replaces_lists_and_another_class_whole():
+    base = {"a": [1, 2], "m": {"class_path": "X", "init_args": {"p": 1, "q": 2}}}
+    assert merge(base, {"a": [3]}) == {"a": [3], "m": base["m"]}
+    assert merge(base, {"m": {"init_args": {"q": 5}}})["m"] == {"class_path": "X", "init_args": {"p": 1, "q": 5}}
+    assert merge(base, {"m": {"class_path": "Y"}})["m"] == {"class_path": "Y"}
+
+
+def test_expand_configs_puts_the_bases_first_and_refuses_a_cycle(tmp_path):
+    (tmp_path / "a.yaml").write_text("seed_everything: 1\n")
+    (tmp_path / "b.yaml").write_text("config: a.yaml\n")
+    (tmp_path / "c.yaml").write_text("config: b.yaml\n")
+    a, b, c = (str(tmp_path / f"{n}.yaml") for n in "abc")
+    assert expand_configs(["fit", "--config", c, "--x", "1"]) == ["fit", f"--config={a}", f"--config={b}", "--config", c, "--x", "1"]
+    assert expand_configs(["fit", f"--config={a}"]) == ["fit", f"--config={a}"]
+    assert expand_configs(None) is None
+    (tmp_path / "a.yaml").write_text("config: c.yaml\n")
+    with pytest.raises(ValueError, match="include each other"):
+        expand_configs(["fit", "--config", c])
+    with pytest.raises(ValueError, match="include each other"):
+        load_config(c)
+
+
+def test_stop_checkpoint_without_dirpath_follows_the_loggers_name(tmp_path):
+    callback = StopCheckpoint(save_last=True)
+    trainer = SimpleNamespace(logger=SimpleNamespace(save_dir=str(tmp_path), name="stage1_x4"), is_global_zero=False,
+                              strategy=SimpleNamespace(broadcast=lambda x: x))
+    callback.setup(trainer, None, "fit")
+    assert callback.dirpath == str(tmp_path / "stage1_x4" / "checkpoints")
+    kept = StopCheckpoint(dirpath=str(tmp_path / "mine"))
+    kept.setup(trainer, None, "fit")
+    assert kept.dirpath == str(tmp_path / "mine")

@@ -1,0 +1,59 @@
+"""The flow objective stands apart from the network: draws, loss and solve against hand computations."""
+
+import pytest
+import torch
+
+from gvr.flow import FlowObjective, FlowSource, ShiftedTimesteps, interpolate, path_loss
+
+
+def test_draw_order_is_t_s_eps_then_the_condition_noise():
+    flow = FlowObjective(ShiftedTimesteps(3.0), s_range=(0.2, 0.4))
+    z0, c = torch.zeros(2, 4, 1, 6, 6), torch.zeros(2, 4, 1, 3, 3)
+    draw = flow.draw(z0, c, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    t = ShiftedTimesteps(3.0).sample(2, g, z0.device)
+    s = 0.2 + 0.2 * torch.rand(2, generator=g)
+    eps, noise = torch.randn(z0.shape, generator=g), torch.randn(c.shape, generator=g)
+    for got, want in ((draw.t, t), (draw.s, s), (draw.eps, eps), (draw.cond_noise, noise)):
+        assert torch.equal(got, want)
+
+
+def test_loss_is_zero_for_the_true_velocity_and_the_mse_of_a_wrong_one():
+    flow = FlowObjective(s_range=(0.0, 0.0))  # pure noise: x1 = eps
+    z0, c = torch.randn(3, 4, 2, 5, 5), torch.randn(3, 4, 2, 5, 5)
+    draw = flow.draw(z0, c, torch.Generator().manual_seed(0))
+    true = lambda x, t, c_s, s: draw.eps - z0  # noqa: E731
+    assert flow.loss(true, z0, c, None, draw).item() == 0.0
+    zero = lambda x, t, c_s, s: torch.zeros_like(x)  # noqa: E731
+    assert flow.loss(zero, z0, c, None, draw).item() == pytest.approx((draw.eps - z0).square().mean().item(), rel=1e-6)
+
+
+def test_path_loss_sees_the_straight_path_point():
+    z0, x1, t = torch.randn(2, 3, 1, 4, 4), torch.randn(2, 3, 1, 4, 4), torch.tensor([0.25, 0.75])
+    seen = {}
+
+    def v(x, tt):
+        seen["x"] = x
+        return x1 - z0
+
+    assert path_loss(v, z0, x1, t).item() == 0.0
+    assert torch.equal(seen["x"], interpolate(z0, x1, t))
+
+
+def test_solve_with_the_data_parametrisation_lands_on_the_prediction():
+    """prediction="data": a network that returns the data (here the residual z0 - U(c) it sees with the source's
+    residual input) gives the straight path's velocity, so any step count lands on z0."""
+    flow = FlowObjective(source=FlowSource(anchor="latent", sigma=0.5), prediction="data", s_inference=0.0)
+    z0, c = torch.randn(1, 4, 2, 6, 6), torch.randn(1, 4, 2, 6, 6)
+    anchor = c.clone()
+    x1 = flow.source.start(anchor, torch.randn(z0.shape, generator=torch.Generator().manual_seed(1)))
+    net = lambda x, t, c_s, s, ratio=None: z0 - anchor  # noqa: E731
+    for steps in (1, 3):
+        torch.testing.assert_close(flow.solve(net, x1, anchor, c, torch.zeros_like(c), steps=steps), z0, atol=1e-5, rtol=0)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="prediction"):
+        FlowObjective(prediction="noise")
+    with pytest.raises(ValueError, match="s_range"):
+        FlowObjective(s_range=(0.6, 0.3))
