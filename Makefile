@@ -42,10 +42,7 @@ SRC ?= $(SAMPLES)
 OUT ?= data/prep
 WORKERS ?= 2
 prep: $(BIN)/gvr ## scan SRC, cut at scene changes, measure, filter and shard the kept clips into OUT (configs/prep.yaml)
-	$(BIN)/python data_prep/prep_scan.py --src $(SRC) --out $(OUT) --workers $(WORKERS)
-	$(BIN)/python data_prep/prep_measure.py --out $(OUT) --workers $(WORKERS)
-	$(BIN)/python data_prep/prep_filter.py --out $(OUT)
-	$(BIN)/python data_prep/prep_shard.py --out $(OUT) --workers $(WORKERS)
+	$(BIN)/gvr prep all --src $(SRC) --out $(OUT) --workers $(WORKERS)
 
 degrade-preview: samples ## PNG sheets (clean | flow | mask | degraded) of the flow degradation in data/previews
 	$(BIN)/python data_prep/degrade_preview.py --root $(SAMPLES) --out data/previews

@@ -13,6 +13,7 @@ VERBS = {
     "distill": ("gvr.commands.distill", "distil a trained checkpoint into a one-step student "
                 "(gvr distill --config configs/distill.yaml)"),
     "average": ("gvr.commands.average", "the uniform weight average of one run's checkpoints"),
+    "prep": ("gvr.commands.prep", "prepare a training corpus: scan, measure, filter, shard (make prep)"),
     "consolidate": ("gvr.commands.consolidate", "gather a sharded (FSDP2) checkpoint folder into one file"),
     "base": ("gvr.commands.base", "train gvr's own base model (gvr base fit --config configs/base.yaml)"),
     "generate": ("gvr.commands.generate", "run the whole cascade, base model -> SimpleGVR -> mp4"),

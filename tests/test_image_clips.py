@@ -13,7 +13,7 @@ from data_prep import images as images_script
 from gvr.data.datamodule import VideoDataModule
 from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.degradation import BicubicDownsample
-from gvr.data.image_clips import ImageClipDataset, MixedClipDataset
+from gvr.data.image_clips import ImageClipDataset, MixedClipDataset, PhotoCamera
 from gvr.data.manifest import read_manifest, write_manifest
 
 
@@ -162,7 +162,7 @@ def test_datamodule_mixes_photos_into_training_and_validation(tiny_data, photos,
     args = dict(scale=2, num_frames=3, hr_size=(24, 32), size_multiple=4, batch_size=4, num_workers=0,
                 samples_per_epoch=16, val_clips_per_video=1, train_images=str(tmp_path / "train.jsonl"),
                 image_ratio=0.5, val_images=str(tmp_path / "val.jsonl"), val_clips_per_image=2,
-                image_short_side=(60, 100))
+                image_camera=PhotoCamera(short_side=(60, 100)))
     dm = VideoDataModule(tiny_data["train"], tiny_data["val"], **args)
     paths = []
     for batch in dm.train_dataloader():
@@ -248,3 +248,12 @@ def test_prep_copies_photos_writes_manifests_licenses_and_is_idempotent(tmp_path
 def test_the_allow_list_holds_out_photos_it_lists():
     listed = {f"{package}/{name}" for package, photos in images_script.PHOTOS.items() for name in photos}
     assert images_script.VAL <= listed and 4 <= len(images_script.VAL) <= 6 and 20 <= len(listed) <= 60
+
+
+def test_the_photo_camera_of_the_data_module_is_the_datasets_own_defaults():
+    """`VideoDataModule.image_camera` (a `PhotoCamera`) passes ImageClipDataset's camera arguments, defaults included."""
+    import inspect
+    from dataclasses import asdict
+
+    params = inspect.signature(ImageClipDataset.__init__).parameters
+    assert {k: params[k].default for k in asdict(PhotoCamera())} == asdict(PhotoCamera())

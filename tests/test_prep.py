@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
 from gvr.codecs import PatchCodec
@@ -397,3 +398,24 @@ def test_measure_with_musiq_weights_scores_each_clip_and_the_filter_drops_low_sc
     assert [c["video"] for c in read_jsonl(part / "kept.jsonl")] == [high]
     dropped = [d for d in read_jsonl(part / "dropped.jsonl") if d.get("video") == low]
     assert [d["reason"] for d in dropped] == ["low_quality"]
+
+
+def test_gvr_prep_reruns_every_step_with_no_new_work_and_refuses_another_recipe(prepped, tmp_path, capsys):
+    """`gvr prep all` (what `make prep` runs) on a finished folder: four JSON lines, nothing new, shards untouched."""
+    from gvr.cli import main
+
+    out = tmp_path / "out"
+    shutil.copytree(prepped["out"], out)
+    data = yaml.safe_load(Path("configs/prep.yaml").read_text())
+    recipe = tmp_path / "prep.yaml"
+    recipe.write_text(yaml.safe_dump({k: {**(data.get(k) or {}), **OVERRIDES.get(k, {})} for k in {*data, *OVERRIDES}}))
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
+    main(["prep", "all", "--src", str(_src(prepped["out"])), "--out", str(out), "--config", str(recipe), "--no-plots"])
+    printed = capsys.readouterr().out.strip().splitlines()
+    lines = [json.loads(line) for line in printed if line.startswith("{")]
+    assert [line["step"] for line in lines] == ["scan", "measure", "shard"] and all(line["new"] == 0 for line in lines)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")} == stamps
+    with pytest.raises(SystemExit) as exit_info:  # the plain recipe is another recipe: one line, exit 1
+        main(["prep", "shard", "--out", str(out)])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip().startswith("gvr prep shard: error:")

@@ -2,8 +2,8 @@
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import lightning as L
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
@@ -11,7 +11,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.classic import ClassicDegradation
 from gvr.data.degradations.degradation import Degradation
-from gvr.data.image_clips import ImageClipDataset, MixedClipDataset
+from gvr.data.image_clips import ImageClipDataset, MixedClipDataset, PhotoCamera
 from gvr.data.manifest import read_manifest
 from gvr.data.pair_cache import PairCacheDataset
 from gvr.data.predict import VideoChunkDataset
@@ -56,12 +56,8 @@ class VideoDataModule(L.LightningDataModule):
         val_images: manifest of held-out photos (data/manifests/images_val.jsonl) whose clips are validated
             after the held-out videos' (one loader, same metrics).
         val_clips_per_image: fixed validation clips per held-out photo.
-        image_short_side: photos are first scaled so that their short side is uniform in this range (no upscaling).
-        image_max_shift: largest camera pan over a photo along each axis, in HR pixels per frame.
-        image_max_zoom: largest zoom rate over a photo, relative change of scale per frame.
-        image_max_rotation: largest camera roll rate over a photo, in degrees per frame.
-        image_easing: photo camera paths at constant speed ("linear") or starting and stopping smoothly.
-        image_detail_tries: start positions drawn per photo clip; the one seeing the most detail is kept.
+        image_camera: how a photo becomes a moving clip (`gvr.data.image_clips.PhotoCamera`: short side, pan,
+            zoom and roll rates, easing, detail tries; ``--data.image_camera.max_shift 2``); None: its defaults.
     """
 
     def __init__(
@@ -91,12 +87,7 @@ class VideoDataModule(L.LightningDataModule):
         image_ratio: float = 0.0,
         val_images: str | None = None,
         val_clips_per_image: int = 2,
-        image_short_side: tuple[int, int] = (720, 1440),
-        image_max_shift: float = 3.0,
-        image_max_zoom: float = 0.01,
-        image_max_rotation: float = 0.2,
-        image_easing: Literal["linear", "ease_in_out"] = "linear",
-        image_detail_tries: int = 4,
+        image_camera: PhotoCamera | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["degradation"])
@@ -129,9 +120,7 @@ class VideoDataModule(L.LightningDataModule):
         return ImageClipDataset(
             read_manifest(path), hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple, train=train,
             length=hp.samples_per_epoch, clips_per_image=hp.val_clips_per_image, seed=seed,
-            short_side=hp.image_short_side, max_shift=hp.image_max_shift, max_zoom=hp.image_max_zoom,
-            max_rotation=hp.image_max_rotation, easing=hp.image_easing, detail_tries=hp.image_detail_tries,
-            cache_images=hp.cache_frames,
+            cache_images=hp.cache_frames, **asdict(hp.image_camera or PhotoCamera()),
         )
 
     def _train_clips(self) -> Dataset:

@@ -88,6 +88,27 @@ def render(image: np.ndarray, path: CameraPath, size: tuple[int, int]) -> np.nda
     return np.ascontiguousarray(frames[:, :, ::-1]) if path.flip else frames
 
 
+@dataclass
+class PhotoCamera:
+    """How a photo becomes a moving clip: the camera of `ImageClipDataset` (its arguments of the same names).
+
+    Args:
+        short_side: photos are first scaled so that their short side is uniform in this range (no upscaling).
+        max_shift: largest camera pan over a photo along each axis, in HR pixels per frame.
+        max_zoom: largest zoom rate over a photo, relative change of scale per frame.
+        max_rotation: largest camera roll rate over a photo, in degrees per frame.
+        easing: camera paths at constant speed ("linear") or starting and stopping smoothly.
+        detail_tries: start positions drawn per clip; the one seeing the most detail is kept.
+    """
+
+    short_side: tuple[int, int] = (720, 1440)
+    max_shift: float = 3.0
+    max_zoom: float = 0.01
+    max_rotation: float = 0.2
+    easing: Literal["linear", "ease_in_out"] = "linear"
+    detail_tries: int = 4
+
+
 class ImageClipDataset(Dataset):
     """HR/LR clip pairs made from still photographs by moving a virtual camera over them.
 

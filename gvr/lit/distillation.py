@@ -154,6 +154,22 @@ class Distillation(nn.Module):
                 load_student(net, state, self.teacher_path)
             log.info("initialised the student from the teacher %s", self.teacher_path)
 
+    def setup_fit(self, module, resuming: bool) -> bool:
+        """Read the teacher (resuming too); True when the student starts as the teacher (``init_from_teacher``,
+        not resuming, and neither ``init_from`` nor ``init_from_base`` set on the module)."""
+        from_teacher = (self.init_from_teacher and not resuming
+                        and not (module.hparams.init_from or module.hparams.init_from_base))
+        self.load_teacher(module, init_student=from_teacher)
+        return from_teacher
+
+    def reference(self, module, lr: Tensor, size: tuple[int, int], seed: int, captions) -> Tensor | None:
+        """The teacher's upscale of ``lr`` (its ``teacher_steps``, the student's colour fix) for ``val/psnr_teacher``;
+        None before the teacher is read (validation outside ``fit``)."""
+        if self.teacher is None:
+            return None
+        return self._teacher(module.device).upscale_clip(lr, size, steps=self.teacher_steps, seed=seed, captions=captions,
+                                                         color_fix=module.hparams.color_fix)
+
     def _teacher(self, device: torch.device):
         """The loaded teacher on ``device`` (Lightning moves the student after ``setup``; the teacher follows here)."""
         if self.teacher is None:

@@ -41,6 +41,30 @@ def training_noise_key(step: int, batch_idx: int, accumulate: int, rank: int) ->
     return step, batch_idx % max(1, accumulate), rank
 
 
+class FlowTraining:
+    """The flow objective as `VSRModule` trains it (``gvr fit``). `gvr.lit.Distillation` (``gvr distill``) answers
+    the same four calls, so the module never asks which of the two it trains."""
+
+    def training_loss(self, module, z0: Tensor, c: Tensor, g: torch.Generator, batch: dict) -> tuple[Tensor, dict]:
+        """The loss of one batch and its logged terms (none besides ``train/loss``)."""
+        return module.flow_loss(z0, c, g, batch.get("caption"), batch.get("lr")), {}
+
+    def parameter_groups(self, params: list, lr: float) -> list:
+        """What AdamW optimises: the backbone's parameters alone."""
+        return params
+
+    def setup_fit(self, module, resuming: bool) -> bool:
+        """Nothing to prepare; False: the module's own ``init_from`` / ``init_from_base`` start the weights."""
+        return False
+
+    def reference(self, module, lr: Tensor, size: tuple[int, int], seed: int, captions) -> Tensor | None:
+        """No reference output to validate against (a distillation returns its teacher's)."""
+        return None
+
+
+FLOW_TRAINING = FlowTraining()
+
+
 class VSRModule(CodecFlowModule):
     """Latent video super-resolution with rectified flow, noise-augmented condition and EMA weights.
 
@@ -143,9 +167,8 @@ class VSRModule(CodecFlowModule):
         self.val_psnr, self.val_ssim = FramePSNR(), FrameSSIM()
         self.val_psnr_bicubic, self.val_ssim_bicubic = FramePSNR(), FrameSSIM()
         self.val_grid = FrameGrid()  # the token-seam pattern of the output (lower is better)
-        self.distill = distill
-        if distill is not None:
-            self.val_psnr_teacher = FramePSNR()
+        self.distill = distill  # the attribute keeps the discriminator's state-dict keys (distill.discriminator.*)
+        self.val_psnr_teacher = FramePSNR()  # logged when the training objective has a reference (a teacher)
         # VMAF's networks carry buffers and parameters: a plain dict keeps them out of the state dict (checkpoints
         # of runs with and without it stay alike); logged by hand at the end of each validation.
         self._val_vmaf: dict[str, nn.Module] = {}
@@ -203,21 +226,23 @@ class VSRModule(CodecFlowModule):
 
     # ---- training --------------------------------------------------------------------------------
 
+    @property
+    def training_objective(self) -> "FlowTraining | Distillation":
+        """What ``training_step`` optimises: the flow objective (`gvr fit`) or the distillation (`gvr distill`)."""
+        return self.distill if self.distill is not None else FLOW_TRAINING
+
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         z0, c = self.latents(batch)
         accumulate = self.trainer.accumulate_grad_batches if self._trainer is not None else 1
         g = self._generator(*training_noise_key(self.global_step, batch_idx, accumulate, self.global_rank))
-        if self.distill is not None:
-            loss, terms = self.distill.training_loss(self, z0, c, g, batch)
+        loss, terms = self.training_objective.training_loss(self, z0, c, g, batch)
+        if terms:
             self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=z0.shape[0])
-        else:
-            loss = self.flow_loss(z0, c, g, batch.get("caption"), batch.get("lr"))
         self.log("train/loss", loss, prog_bar=True, batch_size=z0.shape[0])
         return loss
 
     def optimizer_params(self) -> list:
-        params = super().optimizer_params()
-        return params if self.distill is None else self.distill.parameter_groups(params, self.hparams.lr)
+        return self.training_objective.parameter_groups(super().optimizer_params(), self.hparams.lr)
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         """Clip each parameter group on its own (the student and a distillation discriminator do not share a norm)."""
@@ -233,12 +258,9 @@ class VSRModule(CodecFlowModule):
         if stage != "fit":
             return
         resuming = self._trainer is not None and self.trainer.ckpt_path is not None
-        from_teacher = (self.distill is not None and self.distill.init_from_teacher and not resuming
-                        and not (self.hparams.init_from or self.hparams.init_from_base))
-        if self.distill is not None:  # the teacher is needed when resuming too
-            self.distill.load_teacher(self, init_student=from_teacher)
-        if resuming or from_teacher:
-            return  # resuming: the checkpoint restores everything after setup; or the student starts as the teacher
+        initialised = self.training_objective.setup_fit(self, resuming)
+        if resuming or initialised:
+            return  # resuming: the checkpoint restores everything after setup; or the objective set the weights
         targets = [m for m in (self.backbone, self.ema) if m is not None]
         if self.hparams.init_from:
             load_network_weights(self.hparams.init_from, "backbone", targets)
@@ -348,9 +370,8 @@ class VSRModule(CodecFlowModule):
             metric.update(pred, hr)
         for name, pred in zip(self._val_vmaf, (out, bicubic)):
             self._val_vmaf[name].to(self.device).update(pred.float(), hr.float())
-        if getattr(self.distill, "teacher", None) is not None:  # distillation: the teacher on the same clips
-            ref = self.distill._teacher(self.device).upscale_clip(lr, size, steps=self.distill.teacher_steps, seed=batch_idx, captions=captions,
-                                       color_fix=self.hparams.color_fix)
+        ref = self.training_objective.reference(self, lr, size, batch_idx, captions)  # a teacher's output, if any
+        if ref is not None:
             self.val_psnr_teacher.update(ref, hr)
             self.log("val/psnr_teacher", self.val_psnr_teacher, batch_size=hr.shape[0])
         self.log_dict(
