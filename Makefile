@@ -69,7 +69,7 @@ base: data ## train gvr's own tiny base model on CPU (logs/base; <= 18 min)
 	$(BIN)/gvr base fit --config configs/base.yaml
 
 pairs: data ## precompute the stage-2 pair cache (flow + model-guided) into data/pairs; needs `make base`
-	$(BIN)/python data_prep/pairs.py --config configs/pairs.yaml --out data/pairs
+	$(BIN)/gvr pairs --config configs/pairs.yaml --out data/pairs
 
 stage2: pairs ## fine-tune the stage-1 model on the stage-2 pairs (logs/stage2); needs `make stage1-paper`
 	$(BIN)/gvr fit --config configs/stage2.yaml

@@ -113,3 +113,24 @@ def test_init_from_loads_the_ema_weights_only(tiny_vsr_ckpt):
     with pytest.raises(FileNotFoundError, match="missing.ckpt"):
         load_network_weights(str(Path("missing.ckpt")), "backbone", [net])
 
+
+
+def test_gvr_pairs_finishes_a_cache_and_refuses_another_recipe(cache, tiny_data, tiny_base_ckpt, tmp_path, capsys):
+    """`gvr pairs` (what `make pairs` runs): a rerun on a finished cache keeps it and prints its summary."""
+    import json
+    import shutil
+
+    from gvr.cli import main
+
+    folder = tmp_path / "cache"
+    shutil.copytree(cache["dir"], folder)
+    config = cache["dir"].parent / "pairs.yaml"
+    main(["pairs", "--config", str(config), "--out", str(folder)])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["pairs"] == 6 and summary["shards"] == 3 and summary["flow"] + summary["model"] == 6
+    other = tmp_path / "other"
+    other.mkdir()
+    _spec(tiny_data, tiny_base_ckpt, other, model_ratio=0.25)  # writes other/pairs.yaml
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pairs", "--config", str(other / "pairs.yaml"), "--out", str(folder)])
+    assert exit_info.value.code == 1 and capsys.readouterr().err.startswith("gvr pairs: error:")
