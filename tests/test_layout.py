@@ -84,3 +84,19 @@ def test_one_resize_function_serves_all_three_uses():
     assert torch.equal(resize_frames(x, (6, 5), mode="bilinear")[0].permute(1, 0, 2, 3),
                        resize(frames, (6, 5), "bilinear", antialias=True))
     assert np.isclose(resize(frames, (6, 5), "area", antialias=False).mean().item(), frames.mean().item(), atol=1e-5)
+
+
+def test_lightning_subcommands_take_a_checkpoint_with_old_class_paths(tiny_data, tiny_vsr_ckpt, tmp_path):
+    """`gvr validate / test / fit --ckpt_path OLD.ckpt`: LightningCLI parses the checkpoint's hyper-parameters
+    into the model's config, and GVRCLI moves their old class paths first (here a student's gvr.distill.*)."""
+    from conftest import tiny_cli_args
+
+    from gvr.cli import lightning_main
+
+    ckpt = torch.load(tiny_vsr_ckpt, map_location="cpu", weights_only=False)
+    ckpt["hyper_parameters"]["distill"] = {"class_path": "gvr.distill.Distillation", "init_args": {"teacher": tiny_vsr_ckpt}}
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    cli = lightning_main(["validate", *tiny_cli_args(tiny_data, tmp_path, "--trainer.limit_val_batches", "1"),
+                          "--ckpt_path", str(tmp_path / "old.ckpt")])
+    assert type(cli.model.distill).__name__ == "Distillation" and cli.model.distill.teacher_path == tiny_vsr_ckpt
+    assert "val/psnr" in cli.trainer.callback_metrics

@@ -52,13 +52,13 @@ def moved_path(name: str) -> str:
     return f"{MOVED_MODULES[module]}.{attr}" if module in MOVED_MODULES else name
 
 
-def _renamed(value):
+def renamed_hparams(value):
     """``value`` (hyper-parameters: dicts, lists, strings) with every old ``class_path`` moved."""
     if isinstance(value, dict):
-        return {k: moved_path(v) if k in ("class_path", "_class_path") and isinstance(v, str) else _renamed(v)
+        return {k: moved_path(v) if k in ("class_path", "_class_path") and isinstance(v, str) else renamed_hparams(v)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_renamed(v) for v in value)
+        return type(value)(renamed_hparams(v) for v in value)
     return value
 
 
@@ -83,7 +83,7 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
         raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
     cls = getattr(importlib.import_module(module_path), kind)
     meta = _pl_migrate_checkpoint(meta, checkpoint_path=path)
-    meta["hyper_parameters"] = hp = _renamed(hp)
+    meta["hyper_parameters"] = hp = renamed_hparams(hp)
     if kind == "VSRModule" and hp.get("train_frames") is None:  # written before train_frames was a hyper-parameter
         hp["train_frames"] = (meta.get("datamodule_hyper_parameters") or {}).get("num_frames")
     with warnings.catch_warnings():  # the stored config rebuilds the networks, which Lightning then sees as hparams

@@ -19,6 +19,29 @@ class GVRCLI(LightningCLI):
         parser.link_arguments("data.scale", "model.scale")
         parser.link_arguments("data.num_frames", "model.train_frames")
 
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI's own (``--ckpt_path`` hyper-parameters update the model's config), with the ``class_path``s
+        of checkpoints written before the house plan moved to today's modules (`gvr.lit.checkpoints.MOVED_MODULES`)."""
+        import torch
+
+        from gvr.lit.checkpoints import renamed_hparams
+
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not (ckpt_path and Path(ckpt_path).is_file()):
+            return
+        hparams = renamed_hparams(torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {}))
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        try:
+            self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+        except SystemExit:
+            sys.stderr.write("Parsing of ckpt_path hyperparameters failed!\n")
+            raise
+
 
 class SaveConfig(SaveConfigCallback):
     """LightningCLI's config.yaml, written into the logger's run folder, or without a logger into an explicit
