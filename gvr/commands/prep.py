@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for step in STEPS if args.step == "all" else (args.step,):
-        try:
-            print(run_step(step, args, load_config(args.config)), flush=True)
-        except (RecipeChanged, FileNotFoundError, NotADirectoryError) as err:
-            print(f"gvr prep {step}: error: {err}", file=sys.stderr)
-            raise SystemExit(1) from None
+    step = STEPS[0] if args.step == "all" else args.step  # the step an error is reported for
+    try:
+        prep = load_config(args.config)  # read once for every step of `all`
+        for step in STEPS if args.step == "all" else (args.step,):
+            print(run_step(step, args, prep), flush=True)
+    except (RecipeChanged, FileNotFoundError, NotADirectoryError) as err:
+        print(f"gvr prep {step}: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -9,6 +9,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from gvr.data.datamodule import VideoDataModule
 from gvr.lit.vsr_module import VSRModule
+from gvr.ops.config import config_layers
 
 
 class GVRCLI(LightningCLI):
@@ -83,29 +84,10 @@ def expand_configs(args: list[str] | None) -> list[str] | None:
             out.append(arg)
             i += 1
             continue
-        out += [f"--config={base}" for base in config_bases(path)] + args[i : i + step]
+        bases = [f"--config={base}" for base, _ in config_layers(path)[:-1]]  # the deepest first
+        out += bases + args[i : i + step]
         i += step
     return out
-
-
-def config_bases(path: str) -> list[str]:
-    """The chain of configs that ``path`` starts from (``config:`` keys), the deepest first; empty for none."""
-    import yaml
-
-    bases: list[str] = []
-    seen = {Path(path).resolve()}
-    current = Path(path)
-    while current.is_file():
-        data = yaml.safe_load(current.read_text())
-        include = data.get("config") if isinstance(data, dict) else None
-        if not isinstance(include, str):
-            break
-        current = current.parent / include
-        if current.resolve() in seen:
-            raise ValueError(f"{path}: configs include each other ({current})")
-        seen.add(current.resolve())
-        bases.insert(0, str(current))
-    return bases
 
 
 def lightning_main(args: list[str] | None = None) -> GVRCLI:

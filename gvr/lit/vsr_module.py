@@ -7,17 +7,14 @@ sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`Lat
 import logging
 import math
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from gvr.codecs.codec import LatentCodec
-from gvr.flow import (
-    TimestepSampler,
-)
-from gvr.flow.objective import FlowObjective
+from gvr.flow import TimestepSampler
+from gvr.flow.objective import FlowObjective, Prediction
 from gvr.flow.source import FlowSource
 from gvr.lit.distillation import Distillation
 from gvr.lit.flow_module import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
@@ -117,7 +114,7 @@ class VSRModule(CodecFlowModule):
         codec: LatentCodec,
         timesteps: TimestepSampler | None = None,
         source: FlowSource | None = None,
-        prediction: Literal["velocity", "data"] = "velocity",
+        prediction: Prediction = "velocity",
         color_fix: ColorFix = "none",
         scale: float = 2.5,
         train_frames: int | None = None,

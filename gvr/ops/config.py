@@ -25,18 +25,37 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_config(config: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
-    """The YAML file ``config`` as a dict, with its ``config:`` include (if any) merged underneath."""
-    path = Path(config).resolve()
-    if path in _seen:
-        raise ValueError(f"{config}: configs include each other ({' -> '.join(str(p) for p in (*_seen, path))})")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{config} is not a YAML mapping")
-    include = data.pop("config", None)
-    if include is None:
-        return data
-    return merge(load_config(path.parent / include, (*_seen, path)), data)
+def config_layers(config: str | Path) -> list[tuple[Path, object]]:
+    """``(path, parsed YAML)`` of ``config`` and of each config it starts from (``config:``), the deepest first.
+
+    One walk serves both readers: the CLI, which passes the paths on as ``--config`` flags
+    (`gvr.lit.cli.expand_configs`), and `load_config`, which merges the contents. A path that is not a file ends
+    the walk with None as its content, for its reader to report; configs that include each other are an error.
+    """
+    layers: list[tuple[Path, object]] = []
+    path = Path(config)
+    while True:
+        data = yaml.safe_load(path.read_text()) if path.is_file() else None
+        layers.insert(0, (path, data))
+        include = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(include, str):
+            return layers
+        path = path.parent / include
+        if path.resolve() in {p.resolve() for p, _ in layers}:
+            chain = " -> ".join(str(p) for p, _ in reversed(layers))
+            raise ValueError(f"{config}: configs include each other ({chain} -> {path})")
+
+
+def load_config(config: str | Path) -> dict:
+    """The YAML file ``config`` as a dict, with the configs it starts from (``config:``) merged underneath."""
+    out: dict = {}
+    for path, data in config_layers(config):
+        if data is None and not path.is_file():
+            raise FileNotFoundError(f"config {path} not found")
+        if not isinstance(data or {}, dict):
+            raise ValueError(f"{path} is not a YAML mapping")
+        out = merge(out, {k: v for k, v in (data or {}).items() if k != "config"})
+    return out
 
 
 def instantiate_section(config: str, key: str, cls: type):
