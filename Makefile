@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -71,8 +71,47 @@ base: data ## train gvr's own tiny base model on CPU (logs/base; <= 18 min)
 pairs: data ## precompute the stage-2 pair cache (flow + model-guided) into data/pairs; needs `make base`
 	$(BIN)/gvr pairs --config configs/pairs.yaml --out data/pairs
 
-stage2: pairs ## fine-tune the stage-1 model on the stage-2 pairs (logs/stage2); needs `make stage1-paper`
+stage2: pairs ## fine-tune the stage-1 model (`make stage1`) on the stage-2 pairs (logs/stage2)
 	$(BIN)/gvr fit --config configs/stage2.yaml
+
+stage2-control: data images ## the same-compute control of stage 2: stage 1 trained on for as many steps on its own data (logs/stage2_control)
+	$(BIN)/gvr fit --config configs/stage2_control.yaml
+
+stage3: data ## stage 3 from stage 2's weights: 4x longer clips, interleaving temporal units (logs/stage3)
+	$(BIN)/gvr fit --config configs/stage3.yaml
+
+stage2-paper: pairs ## the paper's stage 2 (pure-noise flow) from `make stage1-paper` on the same pairs (logs/stage2_paper)
+	$(BIN)/gvr fit --config configs/stage2_paper.yaml
+
+stage3-paper: data ## the paper's stage 3 from `make stage2-paper` (logs/stage3_paper)
+	$(BIN)/gvr fit --config configs/stage3_paper.yaml
+
+# The whole cascade, resumable: each finished step leaves logs/cascade/<step>.done (its wall seconds inside)
+# and is skipped on a rerun; an interrupted step starts again. `make cascade` prints the times.
+CASCADE := logs/cascade
+define timed
+	@mkdir -p $(CASCADE)
+	@start=$$(date +%s); $(1) && echo "$$(( $$(date +%s) - start ))" > $@
+endef
+$(CASCADE)/base.done: | data
+	$(call timed,$(BIN)/gvr base fit --config configs/base.yaml)
+$(CASCADE)/pairs.done: $(CASCADE)/base.done
+	$(call timed,$(BIN)/gvr pairs --config configs/pairs.yaml --out data/pairs)
+$(CASCADE)/stage1.done: | data images
+	$(call timed,$(BIN)/gvr fit --config configs/stage1.yaml)
+$(CASCADE)/stage2.done: $(CASCADE)/pairs.done $(CASCADE)/stage1.done
+	$(call timed,$(BIN)/gvr fit --config configs/stage2.yaml)
+$(CASCADE)/stage3.done: $(CASCADE)/stage2.done
+	$(call timed,$(BIN)/gvr fit --config configs/stage3.yaml)
+$(CASCADE)/generate.done: $(CASCADE)/stage3.done
+	$(call timed,$(BIN)/gvr generate --base logs/base/checkpoints/last.ckpt --vsr logs/stage3/checkpoints/last.ckpt \
+		--output logs/generate/cascade.mp4 --save-base logs/generate/cascade_base.mp4 --num-videos 4 --overwrite)
+
+cascade: $(CASCADE)/generate.done ## base model, pairs, stages 1-3 and `gvr generate` (logs/generate/cascade.mp4); rerun skips finished steps
+	@for step in base pairs stage1 stage2 stage3 generate; do printf "  %-9s %5s s\n" $$step "$$(cat $(CASCADE)/$$step.done)"; done
+
+testset: data images ## the base-model-like test set (configs/testset.yaml: held-out clips, LR by bicubic / flow / the base model) -> data/testset; needs `make base`
+	$(BIN)/gvr testset --config configs/testset.yaml --out data/testset
 
 generate: ## the whole cascade: base model -> SimpleGVR -> logs/generate/sample.mp4
 	$(BIN)/gvr generate --base logs/base/checkpoints/last.ckpt --vsr logs/stage2/checkpoints/last.ckpt \

@@ -2,6 +2,8 @@
 
     python benchmarks/quality.py --ckpt logs/stage1/checkpoints/last.ckpt --steps 1 4 10
     python benchmarks/quality.py --ckpt CKPT --upscale-kw color_fix=wavelet     # any upscale_video keyword
+    python benchmarks/quality.py --ckpt logs/stage1/checkpoints/last.ckpt logs/stage2/checkpoints/last.ckpt \
+        --testset data/testset                       # several checkpoints; the base-model-like test set
 
 1. Ground truth: ``--clips`` clips of ``--frames`` frames from each source, centred in equal segments of the
    video, centre-cropped to ``--crop`` rounded down so that crop / scale is a whole number of LR pixels
@@ -22,6 +24,11 @@
    the seams of 4x4-pixel tokens, which raises VMAF while it spoils the frame), then the mean over clips; s/frame is the wall time of the upscale alone (gvr: the ``upscale_video`` call, LR
    decode and FFV1 encode included; scoring and reading the output back excluded).
 
+With ``--testset DIR`` (``make testset``, `gvr.data.testset`) steps 1-2 are replaced by a finished test set:
+its ground truth and each variant's LR (plain bicubic, flow-based, model-guided by the base model), and every
+method is scored on every variant (one table each; ``results.json`` then holds ``variants: {name: ...}``).
+Several ``--ckpt [NAME=]PATH`` give one gvr row each (the same factor).
+
 Writes ``results.json``, ``table.md`` and one ``<source>.png`` (LR nearest | bicubic | lanczos | gvr ... | GT,
 middle frame of the middle clip) under ``--out`` (default ``logs/quality/<ckpt-stem>_x<scale>/``), with the
 LR clips in ``lr/``. The functions (`make_clips`, `score_method`, `format_table`, ...) serve other scripts:
@@ -29,30 +36,35 @@ LR clips in ``lr/``. The functions (`make_clips`, `score_method`, `format_table`
 """
 
 import argparse
-import importlib.util
 import inspect
 import json
-import math
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 from gvr.data.degradations import BicubicDownsample
-from gvr.data.manifest import read_manifest
-from gvr.data.video import frames_to_tensor, probe_video, read_video, tensor_to_frames, write_video
+from gvr.data.heldout import (  # noqa: F401  (re-exported: other scripts import them from here)
+    IMAGE_EXTS,
+    IMAGE_FPS,
+    ImageMotion,
+    camera_clips,
+    centre_crop,
+    clip_starts,
+    expand_sources,
+    fit_crop,
+    load_image,
+    read_source,
+)
+from gvr.data.video import frames_to_tensor, read_video, tensor_to_frames, write_video
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_SOURCES = ("data/samples/bikes.mp4", "data/manifests/images_val.jsonl")
 DEFAULT_METRICS = ("psnr", "ssim", "vmaf", "grid")
-IMAGE_FPS = 24.0  # frame rate given to clips made from photos
-ImageMotion = Literal["camera", "static"]
 
 # clip -> uint8 (T, H, W, 3) at the GT size, or (those frames, seconds) when the method times itself
 Method = Callable[["Clip"], np.ndarray | tuple[np.ndarray, float]]
@@ -97,95 +109,10 @@ class MethodResult:
 # 1. Ground truth and LR clips --------------------------------------------------------------------------
 
 
-def fit_crop(crop: tuple[int, int], source_size: tuple[int, int], scale: float) -> tuple[int, int]:
-    """GT crop (H, W) no larger than ``crop`` and the source, each side a whole multiple of ``scale`` (LR exact).
-
-    Each side becomes ``lr * scale`` for the largest whole ``lr`` whose product is an integer and fits.
-    """
-    sides = []
-    for want, have in zip(crop, source_size):
-        lr = math.floor(min(want, have) / scale + 1e-9)
-        while lr > 0 and abs(lr * scale - round(lr * scale)) > 1e-6:
-            lr -= 1
-        if lr < 1:
-            raise ValueError(f"crop {crop} of a {source_size[0]}x{source_size[1]} source leaves no whole LR pixel "
-                             f"at x{scale:g}")
-        sides.append(round(lr * scale))
-    return sides[0], sides[1]
-
-
-def centre_crop(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Centre ``size`` (H, W) window of uint8 frames (T, H, W, 3)."""
-    h, w = frames.shape[1:3]
-    top, left = (h - size[0]) // 2, (w - size[1]) // 2
-    return np.ascontiguousarray(frames[:, top : top + size[0], left : left + size[1]])
-
-
 def downsample(gt: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 frames (T, H, W, 3) -> antialiased bicubic (torch, PIL's kernel) to ``size``, rounded to uint8."""
     lr = BicubicDownsample(antialias=True)(frames_to_tensor(gt), size, torch.Generator())
     return tensor_to_frames(lr)
-
-
-def clip_starts(total: int, frames: int, clips: int) -> list[int]:
-    """Starts of ``clips`` windows of ``frames`` frames centred in equal segments of ``total`` frames."""
-    if total < frames:
-        raise ValueError(f"a source of {total} frames is shorter than one {frames}-frame clip")
-    starts = [math.floor((k + 0.5) * total / clips - frames / 2 + 0.5) for k in range(clips)]
-    return sorted({min(max(s, 0), total - frames) for s in starts})
-
-
-def expand_sources(sources: Iterable[str]) -> list[str]:
-    """Video and image paths of ``sources``: files as given, ``.jsonl`` manifests replaced by their paths.
-
-    A manifest path that does not exist as written is looked up beside the manifest.
-    """
-    paths = []
-    for source in sources:
-        if not source.endswith(".jsonl"):
-            paths.append(source)
-            continue
-        for record in read_manifest(source):
-            path = Path(record["path"])
-            if not path.is_absolute() and not path.exists():
-                path = Path(source).parent / path
-            paths.append(str(path))
-    return paths
-
-
-def load_image(path: str) -> np.ndarray:
-    """uint8 (H, W, 3) RGB of a photo, turned upright by its EXIF orientation."""
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-
-
-def camera_clips(path: str, clips: int, frames: int, size: tuple[int, int], seed: int) -> list[np.ndarray]:
-    """``clips`` fixed camera-path clips (T, H, W, 3) over a photo (`gvr.data.image_clips.ImageClipDataset`)."""
-    from gvr.data.image_clips import ImageClipDataset
-
-    dataset = ImageClipDataset([{"path": path}], frames, size, scale=1.0, degradation=BicubicDownsample(),
-                               size_multiple=1, train=False, clips_per_image=clips, seed=seed)
-    return [tensor_to_frames(dataset[k]["hr"]) for k in range(len(dataset))]
-
-
-def read_source(path: str, clips: int, frames: int, crop: tuple[int, int], scale: float,
-                image_motion: ImageMotion = "camera", seed: int = 0) -> list[tuple[str, np.ndarray, float]]:
-    """``(tag, GT uint8 frames (T, H, W, 3), fps)`` of each clip of a video or a photo, cropped by `fit_crop`.
-
-    A video gives ``clips`` windows (tag: the start frame) centre-cropped; a photo gives ``clips`` camera-path
-    clips (tag ``camK``) or, with ``image_motion="static"`` or without `gvr.data.image_clips`, one static clip
-    of its centre crop (tag ``still``).
-    """
-    if Path(path).suffix.lower() not in IMAGE_EXTS:
-        info = probe_video(path)
-        size = fit_crop(crop, (info.height, info.width), scale)
-        return [(str(start), centre_crop(read_video(path, start, frames)[0], size), info.fps)
-                for start in clip_starts(info.frames, frames, clips)]
-    image = load_image(path)
-    size = fit_crop(crop, image.shape[:2], scale)
-    if image_motion == "camera" and importlib.util.find_spec("gvr.data.image_clips") is not None:
-        return [(f"cam{k}", video, IMAGE_FPS) for k, video in enumerate(camera_clips(path, clips, frames, size, seed))]
-    return [("still", centre_crop(np.repeat(image[None], frames, axis=0), size), IMAGE_FPS)]
 
 
 def make_clips(
@@ -421,7 +348,8 @@ def parse_kw(pairs: Iterable[str]) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", required=True, help="VSR checkpoint written by `gvr fit`")
+    p.add_argument("--ckpt", nargs="+", required=True, metavar="[NAME=]PATH",
+                   help="VSR checkpoint(s) written by `gvr fit`, one gvr row each (NAME defaults to the run folder)")
     p.add_argument("--steps", type=int, nargs="+", default=None, help="Euler step counts, one gvr row each "
                    "(default: the checkpoint's sample_steps)")
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's)")
@@ -444,8 +372,72 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device of the model and the metrics")
     p.add_argument("--seed", type=int, default=0, help="noise seed of gvr")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--testset", default=None, metavar="DIR", help="score on a `gvr testset` folder (`make testset`: "
+                   "held-out clips with bicubic / flow / model-guided LR) instead of --sources")
+    p.add_argument("--variants", nargs="+", default=None, help="the test set's variants to score (default: all)")
     p.add_argument("--out", default=None, help="output folder (default: logs/quality/<ckpt-stem>_x<scale>)")
     return p
+
+
+def parse_ckpts(items: Sequence[str]) -> list[tuple[str, str]]:
+    """``["stage2=logs/stage2/checkpoints/last.ckpt", "PATH"]`` -> ``[(name, path)]``; a bare PATH is named after
+    its run folder (``logs/<run>/checkpoints/x.ckpt`` -> ``<run>``), or its stem."""
+    out = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            path = item
+            p = Path(item)
+            name = p.parent.parent.name if p.parent.name == "checkpoints" and p.parent.parent.name else p.stem
+        out.append((name, path))
+    return out
+
+
+def load_testset_clips(folder: str | Path, variants: Sequence[str] | None, scale: float) -> dict[str, list[Clip]]:
+    """Variant -> the clips of a `gvr testset` folder with that variant's LR; its scale must be ``scale``."""
+    from gvr.data.testset import read_testset
+
+    manifest, clips = read_testset(folder, variants)
+    if abs(float(manifest["scale"]) - scale) > 1e-9:
+        raise SystemExit(f"the test set at {folder} is x{manifest['scale']:g}, the checkpoint(s) x{scale:g}")
+    return {v: [Clip(c.name, c.source, c.tag, c.gt, c.lr[v], c.lr_paths[v], c.fps) for c in clips]
+            for v in (variants or manifest["variants"])}
+
+
+def evaluate(clips: Sequence[Clip], modules: Sequence[tuple[str, object]], args, metrics: Sequence[str],
+             upscale_kw: dict, scale: float) -> list[MethodResult]:
+    """Bicubic, Lanczos, U, Real-ESRGAN (when asked and present) and each checkpoint at each step count."""
+    results = [score_method(name, method, clips, metrics, args.device)
+               for name, method in (("bicubic", bicubic), ("lanczos", lanczos), ("U: bicubic a=-0.75", anchor))]
+    if args.realesrgan:
+        from gvr.baselines.realesrgan import unavailable
+
+        reason = unavailable(args.realesrgan)
+        if reason:
+            print(reason)
+        else:
+            name = "Real-ESRGAN x4plus" + ("" if scale == 4 else " + Lanczos")
+            method = realesrgan_method(args.realesrgan, args.threads or torch.get_num_threads())
+            results.append(score_method(name, method, clips, metrics, args.device, args.warmup))
+    suffix = "".join(f", {k}={v}" for k, v in upscale_kw.items())
+    with tempfile.TemporaryDirectory() as tmp:
+        for ckpt_name, module in modules:
+            label = "gvr" if len(modules) == 1 else f"gvr {ckpt_name}"
+            for steps in args.steps or [int(module.hparams.sample_steps)]:
+                method = gvr_method(module, tmp, steps, args.s, args.chunk, args.seed, **upscale_kw)
+                results.append(score_method(f"{label} ({steps} steps{suffix})", method, clips, metrics, args.device,
+                                            args.warmup))
+    return results
+
+
+def table_of(results: Sequence[MethodResult], clips: Sequence[Clip], metrics: Sequence[str], device) -> str:
+    """`format_table` plus, with the grid metric, the ground truth's own grid score."""
+    table = format_table(results)
+    if "grid" in metrics:  # the ground truth's own score: what natural content (and its JPEG blocks) gives
+        grid = build_metrics(["grid"], device)["grid"]
+        gt_grid = float(np.mean([score_frames(c.gt, c.gt, {"grid": grid}, device)["grid"] for c in clips]))
+        table += f"\n- 4-px grid of the ground truth itself: {gt_grid:.2f}"
+    return table
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -461,60 +453,64 @@ def main(argv: list[str] | None = None) -> dict:
     upscale_kw = parse_kw(args.upscale_kw)
     sources = args.sources or [DEFAULT_SOURCES[0]] + [s for s in DEFAULT_SOURCES[1:] if Path(s).exists()]
 
-    module = load_module(args.ckpt, args.device)
-    scale = float(module.hparams.scale)
-    out_dir = Path(args.out or f"logs/quality/{Path(args.ckpt).stem}_x{scale:g}")
+    ckpts = parse_ckpts(args.ckpt)
+    modules = [(name, load_module(path, args.device)) for name, path in ckpts]
+    scales = {float(m.hparams.scale) for _, m in modules}
+    if len(scales) != 1:
+        raise SystemExit(f"the checkpoints upscale by different factors {sorted(scales)}; compare them at one")
+    scale = scales.pop()
+    stem = Path(ckpts[0][1]).stem if len(ckpts) == 1 else "_".join(name for name, _ in ckpts)
+    out_dir = Path(args.out or f"logs/quality/{stem}_x{scale:g}{'_testset' if args.testset else ''}")
     start = time.perf_counter()
-    clips = make_clips(sources, scale, out_dir, args.clips, args.frames, crop, args.image_motion, args.seed)
+    if args.testset:
+        sets = load_testset_clips(args.testset, args.variants, scale)
+        described = f"the test set {args.testset} (LR per variant, lossless FFV1)"
+    else:
+        sets = {"bicubic": make_clips(sources, scale, out_dir, args.clips, args.frames, crop, args.image_motion,
+                                      args.seed)}
+        described = "LR by antialiased bicubic, lossless FFV1"
 
-    results = [score_method(name, method, clips, metrics, args.device)
-               for name, method in (("bicubic", bicubic), ("lanczos", lanczos), ("U: bicubic a=-0.75", anchor))]
-    if args.realesrgan:
-        from gvr.baselines.realesrgan import unavailable
-
-        reason = unavailable(args.realesrgan)
-        if reason:
-            print(reason)
-        else:
-            name = "Real-ESRGAN x4plus" + ("" if scale == 4 else " + Lanczos")
-            method = realesrgan_method(args.realesrgan, args.threads or torch.get_num_threads())
-            results.append(score_method(name, method, clips, metrics, args.device, args.warmup))
-    suffix = "".join(f", {k}={v}" for k, v in upscale_kw.items())
-    with tempfile.TemporaryDirectory() as tmp:
-        for steps in args.steps or [int(module.hparams.sample_steps)]:
-            method = gvr_method(module, tmp, steps, args.s, args.chunk, args.seed, **upscale_kw)
-            name = f"gvr ({steps} steps{suffix})"
-            results.append(score_method(name, method, clips, metrics, args.device, args.warmup))
-
-    table = format_table(results)
-    if "grid" in metrics:  # the ground truth's own score: what natural content (and its JPEG blocks) gives
-        grid = build_metrics(["grid"], args.device)["grid"]
-        gt_grid = float(np.mean([score_frames(c.gt, c.gt, {"grid": grid}, args.device)["grid"] for c in clips]))
-        table += f"\n- 4-px grid of the ground truth itself: {gt_grid:.2f}"
-    gt_sizes = sorted({f"{c.gt.shape[1]}x{c.gt.shape[2]}" for c in clips})
-    lr_sizes = sorted({f"{c.lr.shape[1]}x{c.lr.shape[2]}" for c in clips})
-    header = (f"{Path(args.ckpt).name} x{scale:g}: {len(clips)} clips of {args.frames} frames from "
-              f"{', '.join(sorted({Path(c.source).name for c in clips}))}; GT {', '.join(gt_sizes)} (HxW), "
-              f"LR {', '.join(lr_sizes)} by antialiased bicubic, lossless FFV1")
-    print(header)
-    print(table)
+    variants, header, text = {}, "", []
+    for variant, clips in sets.items():
+        results = evaluate(clips, modules, args, metrics, upscale_kw, scale)
+        table = table_of(results, clips, metrics, args.device)
+        gt_sizes = sorted({f"{c.gt.shape[1]}x{c.gt.shape[2]}" for c in clips})
+        lr_sizes = sorted({f"{c.lr.shape[1]}x{c.lr.shape[2]}" for c in clips})
+        header = (f"{', '.join(Path(p).name if len(ckpts) == 1 else n for n, p in ckpts)} x{scale:g}: {len(clips)} "
+                  f"clips of {len(clips[0].gt)} frames from {', '.join(sorted({Path(c.source).name for c in clips}))}; "
+                  f"GT {', '.join(gt_sizes)} (HxW), LR {', '.join(lr_sizes)}; {described}")
+        title = f"LR: {variant}" if args.testset else ""
+        print(header if not args.testset else f"{header}\n\n{title}")
+        print(table)
+        text.append((f"### {title}\n\n" if title else "") + table)
+        variants[variant] = {"gt_sizes": gt_sizes, "lr_sizes": lr_sizes, "table": table,
+                             "methods": {r.name: r.to_json() for r in results}, "deltas_vs_bicubic": deltas(results)}
+        by_source: dict[str, list[Clip]] = {}
+        for clip in clips:
+            by_source.setdefault(clip.source, []).append(clip)
+        for source, group in by_source.items():
+            name = f"{Path(source).stem}{'_' + variant if args.testset else ''}.png"
+            side_by_side(group[len(group) // 2], results, out_dir / name)
     summary = {
-        "ckpt": args.ckpt, "scale": scale, "frames": args.frames, "clips_per_video": args.clips, "crop": list(crop),
-        "sources": sources, "image_motion": args.image_motion, "gt_sizes": gt_sizes, "lr_sizes": lr_sizes, "metrics": metrics, "s": args.s,
-        "seed": args.seed, "chunk": args.chunk, "upscale_kw": upscale_kw, "device": args.device,
-        "downsample": "torch F.interpolate bicubic antialias=True, rounded to uint8, FFV1",
-        "methods": {r.name: r.to_json() for r in results}, "deltas_vs_bicubic": deltas(results),
-        "seconds": time.perf_counter() - start, "table": table,
+        "ckpt": ckpts[0][1] if len(ckpts) == 1 else dict(ckpts), "scale": scale, "frames": args.frames,
+        "clips_per_video": args.clips, "crop": list(crop), "sources": sources, "testset": args.testset,
+        "image_motion": args.image_motion, "metrics": metrics, "s": args.s, "seed": args.seed, "chunk": args.chunk,
+        "upscale_kw": upscale_kw, "device": args.device,
+        "downsample": "gvr testset variants" if args.testset else
+        "torch F.interpolate bicubic antialias=True, rounded to uint8, FFV1",
+        "seconds": time.perf_counter() - start,
     }
+    if args.testset:
+        summary["variants"] = variants
+        summary["table"] = "\n\n".join(text)
+    else:  # the layout of one LR set, as before
+        only = variants["bicubic"]
+        summary.update(gt_sizes=only["gt_sizes"], lr_sizes=only["lr_sizes"], methods=only["methods"],
+                       deltas_vs_bicubic=only["deltas_vs_bicubic"], table=only["table"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
-    (out_dir / "table.md").write_text(header + "\n\n" + table + "\n")
-    by_source: dict[str, list[Clip]] = {}
-    for clip in clips:
-        by_source.setdefault(clip.source, []).append(clip)
-    for source, group in by_source.items():
-        side_by_side(group[len(group) // 2], results, out_dir / f"{Path(source).stem}.png")
-    print(f"wrote {out_dir}/results.json, table.md and {len(by_source)} PNG(s) in {summary['seconds']:.1f} s")
+    (out_dir / "table.md").write_text(header + "\n\n" + summary["table"] + "\n")
+    print(f"wrote {out_dir}/results.json, table.md and PNG side-by-sides in {summary['seconds']:.1f} s")
     return summary
 
 

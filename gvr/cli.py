@@ -15,6 +15,7 @@ VERBS = {
     "average": ("gvr.commands.average", "the uniform weight average of one run's checkpoints"),
     "prep": ("gvr.commands.prep", "prepare a training corpus: scan, measure, filter, shard (make prep)"),
     "pairs": ("gvr.commands.pairs", "build the stage-2 pair cache, flow + model-guided (make pairs)"),
+    "testset": ("gvr.commands.testset", "build the base-model-like test set: held-out clips, bicubic/flow/model LR (make testset)"),
     "consolidate": ("gvr.commands.consolidate", "gather a sharded (FSDP2) checkpoint folder into one file"),
     "base": ("gvr.commands.base", "train gvr's own base model (gvr base fit --config configs/base.yaml)"),
     "generate": ("gvr.commands.generate", "run the whole cascade, base model -> SimpleGVR -> mp4"),

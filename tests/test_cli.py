@@ -33,7 +33,12 @@ def _parse_config(config: Path) -> str:
 
         assert isinstance(load_spec(config), PairCacheSpec)
         return "pairs"
-    if config.name == "prep.yaml":  # the corpus-prep recipe, read by data_prep/prep_*.py
+    if config.name == "testset.yaml":  # the test-set recipe, read by gvr testset
+        from gvr.data.testset import TestSetSpec, load_spec
+
+        assert isinstance(load_spec(config), TestSetSpec)
+        return "testset"
+    if config.name == "prep.yaml":  # the corpus-prep recipe, read by gvr prep
         from gvr.prep.steps import PrepConfig, load_config
 
         assert isinstance(load_config(config), PrepConfig)

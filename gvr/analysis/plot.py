@@ -62,3 +62,48 @@ def line_plot(
     out.parent.mkdir(parents=True, exist_ok=True)
     img.save(out)
     return out
+
+
+def bar_plot(
+    path: str | Path,
+    bars: dict[str, tuple[float, float, float]],
+    title: str = "",
+    ylabel: str = "",
+    size: tuple[int, int] = (720, 440),
+) -> Path:
+    """One bar per label of ``bars`` (label -> (mean, low, high)) with an error bar from low to high; a PNG."""
+    if not bars:
+        raise ValueError("bar_plot: need at least one bar")
+    width, height = size
+    left, right, top, bottom = 70, 20, 36, 60
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    values = [v for bar in bars.values() for v in bar]
+    y_lo, y_hi = min(values), max(values)
+    pad = (y_hi - y_lo) * 0.15 or abs(y_hi) * 0.05 or 1.0
+    y_lo, y_hi = y_lo - pad, y_hi + pad  # bars start at the axis floor: differences, not totals, are visible
+
+    def to_py(yv: float) -> float:
+        return height - bottom - (yv - y_lo) / (y_hi - y_lo) * (height - top - bottom)
+
+    for yv in _ticks(y_lo, y_hi):
+        draw.line([(left, to_py(yv)), (width - right, to_py(yv))], fill=(232, 232, 232))
+        draw.text((4, to_py(yv) - 6), f"{yv:.4g}", fill="black", font=font)
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    draw.text((left, 10), title, fill="black", font=font)
+    draw.text((4, top - 16), ylabel, fill="black", font=font)
+    slot = (width - left - right) / len(bars)
+    for k, (label, (mean, low, high)) in enumerate(bars.items()):
+        x0, x1 = left + slot * (k + 0.2), left + slot * (k + 0.8)
+        draw.rectangle([x0, to_py(mean), x1, height - bottom], fill=COLOURS[k % len(COLOURS)])
+        xc = (x0 + x1) / 2
+        draw.line([(xc, to_py(low)), (xc, to_py(high))], fill="black", width=2)
+        for yv in (low, high):
+            draw.line([(xc - 6, to_py(yv)), (xc + 6, to_py(yv))], fill="black", width=2)
+        draw.text((x0, height - bottom + 6), label[:24], fill="black", font=font)
+        draw.text((x0, height - bottom + 20), f"{mean:.4g}", fill="black", font=font)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out)
+    return out
