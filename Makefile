@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -162,6 +162,13 @@ ablate-source: samples ## the flow-source ablation: each of CKPTS (NAME=PATH) x 
 
 analyze-timesteps: manifests ## detail-aware timestep density of CKPT (50 Euler steps, 8 clips) -> logs/analysis/timesteps.{json,png}
 	$(BIN)/gvr analyze-timesteps --ckpt $(CKPT) --manifest data/manifests/val.jsonl --clips 8 --batch 4 --out logs/analysis
+
+ABLATE_FLAGS = $(if $(QUICK),--quick,)
+ablations: testset ## the paper's four ablations, 2 seeds per arm -> logs/ablations/{results.json,table.md,*.png} (QUICK=1: a few steps, logs/ablations_quick; make ablation-NAME for one); needs make stage1 base
+	$(BIN)/python benchmarks/ablations.py $(ABLATE_FLAGS)
+
+ablation-%: testset ## one ablation: attention, noise_augmentation, timesteps or degradation (QUICK=1 as above)
+	$(BIN)/python benchmarks/ablations.py --only $* $(ABLATE_FLAGS)
 
 clean: ## remove logs and build leftovers (keeps .venv and data)
 	rm -rf logs lightning_logs build *.egg-info

@@ -28,6 +28,7 @@ def test_an_arm_is_the_mean_and_range_over_its_seeds():
     ([30.0, 30.1], [31.0, 31.2], "better", "not reproduced"),    # d = -1.05 < -0.2
     ([30.0, 30.4], [30.1, 30.2], "better", "inconclusive"),      # d = 0.05 inside 0.4
     ([30.0, 30.4], [30.1, 30.2], "no_worse", "reproduced"),      # not measurably worse
+    ([30.03, 30.03], [30.0, 30.0], "better", "inconclusive"),    # no seed range, but below PSNR's 0.05 dB
     ([29.0, 29.1], [30.1, 30.2], "no_worse", "not reproduced"),  # worse by more than the spread
 ])
 def test_the_verdict_rule(a, b, kind, expected):
@@ -35,13 +36,14 @@ def test_the_verdict_rule(a, b, kind, expected):
     verdict = judge(arms, Claim("psnr", "a", "b", kind))
     assert verdict["verdict"] == expected
     assert verdict["diff"] == pytest.approx(np.mean(a) - np.mean(b))
-    assert verdict["spread"] == pytest.approx(max(np.ptp(a), np.ptp(b)))
+    assert verdict["threshold"] == pytest.approx(max(np.ptp(a), np.ptp(b), 0.05))
 
 
 def test_lower_is_better_metrics_flip_the_sign_and_one_seed_is_never_conclusive():
     arms = {"a": _arm([30.0, 30.0], grid=[0.10, 0.11]), "b": _arm([30.0, 30.0], grid=[0.30, 0.31])}
     verdict = judge(arms, Claim("grid", "a", "b"))
     assert verdict["diff"] == pytest.approx(0.2) and verdict["verdict"] == "reproduced"
+    assert judge(arms, Claim("grid", "a", "b"), quick=True)["verdict"] == "inconclusive"  # a harness check only
     single = {"a": _arm([35.0], seeds=[0]), "b": _arm([20.0], seeds=[0])}
     assert judge(single, Claim("psnr", "a", "b"))["verdict"] == "inconclusive"
     with pytest.raises(ValueError, match="no arm c"):
@@ -58,20 +60,23 @@ def test_an_ablation_is_reproduced_only_when_every_claim_is():
 
 def test_the_files(tmp_path):
     arms = {"uniform": _arm([30.0, 30.2]), "detail-aware": _arm([31.0, 31.1])}
-    results = {"quick": True, "ablations": {"timesteps": ablation_result(
+    results = {"quick": False, "ablations": {"timesteps": ablation_result(
         arms, [Claim("psnr", "detail-aware", "uniform")], paper="DOVER 68.94 / 69.64", regime="anchored, sigma 0.5")}}
     written = write_outputs(results, tmp_path)
     assert sorted(p.name for p in written) == ["results.json", "table.md", "timesteps.png"]
     data = json.loads((tmp_path / "results.json").read_text())
-    assert data["quick"] is True
+    assert data["quick"] is False
     entry = data["ablations"]["timesteps"]
     assert entry["verdict"] == "reproduced" and entry["arms"]["uniform"]["seeds"] == [0, 1]
     assert entry["arms"]["detail-aware"]["psnr"] == pytest.approx(31.05)
     table = (tmp_path / "table.md").read_text()
     assert table == format_markdown(results)
-    assert "| detail-aware | 2 | 31.05 ± 0.05 |" in table and "QUICK run" in table and "DOVER 68.94" in table
-    assert "detail-aware better than uniform on PSNR: reproduced (difference +0.95, seed range 0.2)" in table
+    assert "| detail-aware | 2 | 31.05 ± 0.05 |" in table and "QUICK run" not in table and "DOVER 68.94" in table
+    assert "detail-aware better than uniform on PSNR: reproduced (difference +0.95, threshold 0.2)" in table
     with Image.open(tmp_path / "timesteps.png") as image:
         assert image.size == (720, 440)
         pixels = np.asarray(image.convert("RGB"))
     assert (pixels != 255).any(axis=2).mean() > 0.05  # bars drawn, not a blank sheet
+    quick = {"quick": True, "ablations": {"timesteps": ablation_result(arms, [Claim("psnr", "detail-aware", "uniform")],
+                                                                       quick=True)}}
+    assert quick["ablations"]["timesteps"]["verdict"] == "inconclusive" and "QUICK run" in format_markdown(quick)

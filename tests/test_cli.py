@@ -28,7 +28,7 @@ def _parse_config(config: Path) -> str:
     """Print the fully parsed config with the CLI that reads it; returns what was printed."""
     from gvr.commands import base
 
-    if config.name == "pairs.yaml":  # the pair-cache recipe, read by gvr pairs
+    if config.name.startswith("pairs"):  # pair-cache recipes, read by gvr pairs
         from gvr.data.pair_cache import PairCacheSpec, load_spec
 
         assert isinstance(load_spec(config), PairCacheSpec)

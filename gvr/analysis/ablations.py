@@ -7,11 +7,12 @@ same held-out clips. The paper's finding is written as *claims*, each a comparis
 - ``no_worse``: arm ``a`` scores no worse than arm ``b`` (e.g. sparse attention keeps full attention's quality).
 
 The verdict rule, stated once: ``d`` is the mean difference a - b, signed so that positive favours ``a``, and
-the *spread* is the larger of the two arms' seed ranges (max - min over seeds).
+the *spread* is the larger of the two arms' seed ranges (max - min over seeds), and at least the metric's
+resolution (`RESOLUTION`: 0.05 dB PSNR, 0.002 SSIM, 0.5 VMAF, ...), below which no difference is read.
 
 - ``better``: reproduced when ``d > spread``, not reproduced when ``d < -spread``, otherwise inconclusive;
 - ``no_worse``: reproduced when ``d >= -spread``, not reproduced otherwise;
-- fewer than two seeds in either arm: inconclusive whatever ``d`` (no spread to judge it by).
+- fewer than two seeds in either arm, or a QUICK run (a harness check): inconclusive whatever ``d``.
 
 An ablation is reproduced when all its claims are, not reproduced when any is not, otherwise inconclusive.
 `write_outputs` writes ``results.json`` (``ablations: {name: {arms: {arm: {psnr, ..., seeds}}, claims, ...}}``),
@@ -31,6 +32,7 @@ from gvr.analysis.plot import bar_plot
 LOWER_IS_BETTER = frozenset({"lpips", "dists", "grid", "s_per_frame", "ewarp", "flicker"})
 LABELS = {"psnr": "PSNR", "ssim": "SSIM", "vmaf": "VMAF", "grid": "4-px grid", "lpips": "LPIPS", "dists": "DISTS",
           "s_per_frame": "s/frame", "gflops": "GFLOPs"}
+RESOLUTION = {"psnr": 0.05, "ssim": 0.002, "vmaf": 0.5, "grid": 0.01, "lpips": 0.002, "dists": 0.002}
 Verdict = Literal["reproduced", "not reproduced", "inconclusive"]
 
 
@@ -62,7 +64,7 @@ def summarise_arm(per_seed: Mapping[str, Sequence[float]], seeds: Sequence[int])
     return out
 
 
-def judge(arms: Mapping[str, dict], claim: Claim) -> dict:
+def judge(arms: Mapping[str, dict], claim: Claim, quick: bool = False) -> dict:
     """The verdict of ``claim`` on summarised ``arms`` (see the module's rule), with its figures."""
     missing = [arm for arm in (claim.a, claim.b) if arm not in arms]
     if missing:
@@ -72,14 +74,14 @@ def judge(arms: Mapping[str, dict], claim: Claim) -> dict:
         raise ValueError(f"claim {claim.text()!r}: the arms have no {claim.metric!r} score")
     sign = -1.0 if claim.metric in LOWER_IS_BETTER else 1.0
     diff = sign * (a[claim.metric] - b[claim.metric])
-    spread = max(a["spread"][claim.metric], b["spread"][claim.metric])
-    if min(len(a["seeds"]), len(b["seeds"])) < 2:
+    spread = max(a["spread"][claim.metric], b["spread"][claim.metric], RESOLUTION.get(claim.metric, 0.0))
+    if quick or min(len(a["seeds"]), len(b["seeds"])) < 2:
         verdict: Verdict = "inconclusive"
     elif claim.kind == "better":
         verdict = "reproduced" if diff > spread else "not reproduced" if diff < -spread else "inconclusive"
     else:
         verdict = "reproduced" if diff >= -spread else "not reproduced"
-    return {**asdict(claim), "claim": claim.text(), "diff": diff, "spread": spread, "verdict": verdict}
+    return {**asdict(claim), "claim": claim.text(), "diff": diff, "threshold": spread, "verdict": verdict}
 
 
 def overall(verdicts: Sequence[dict]) -> Verdict:
@@ -90,10 +92,10 @@ def overall(verdicts: Sequence[dict]) -> Verdict:
     return "not reproduced" if "not reproduced" in kinds else "inconclusive"
 
 
-def ablation_result(arms: Mapping[str, dict], claims: Sequence[Claim], **info) -> dict:
+def ablation_result(arms: Mapping[str, dict], claims: Sequence[Claim], quick: bool = False, **info) -> dict:
     """One ablation's entry of ``results.json``: its arms, each claim judged, the overall verdict and ``info``
-    (e.g. ``paper``, ``regime``, ``test_set``, ``seconds``)."""
-    judged = [judge(arms, c) for c in claims]
+    (e.g. ``paper``, ``regime``, ``test_set``, ``seconds``); ``quick`` leaves every claim inconclusive."""
+    judged = [judge(arms, c, quick) for c in claims]
     return {**info, "arms": dict(arms), "claims": judged, "verdict": overall(judged)}
 
 
@@ -106,8 +108,8 @@ def _cell(arm: dict, metric: str) -> str:
 
 def format_markdown(results: Mapping) -> str:
     """``table.md``: per ablation, one row per arm (mean ± half the seed range), the paper's figures, the verdicts."""
-    lines = ["Mean over seeds ± half their range; a verdict counts a difference inside the larger seed range as "
-             "inconclusive." + (" QUICK run: a few steps per arm, a harness check, not a result." if results.get("quick")
+    lines = ["Mean over seeds ± half their range. A verdict's threshold is the larger seed range of the two arms, "
+             "and at least the metric's resolution (0.05 dB PSNR, 0.5 VMAF); a difference inside it is inconclusive." + (" QUICK run: a few steps per arm, a harness check, not a result." if results.get("quick")
                                 else "")]
     for name, ab in results["ablations"].items():
         arms = ab["arms"]
@@ -122,7 +124,7 @@ def format_markdown(results: Mapping) -> str:
             lines.append(f"| {arm_name} | {len(arm['seeds'])} | " + " | ".join(_cell(arm, m) for m in metrics) + " |")
         lines.append("")
         for c in ab["claims"]:
-            lines.append(f"- {c['claim']}: {c['verdict']} (difference {c['diff']:+.4g}, seed range {c['spread']:.4g})")
+            lines.append(f"- {c['claim']}: {c['verdict']} (difference {c['diff']:+.4g}, threshold {c['threshold']:.4g})")
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -31,6 +30,7 @@ from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.degradation import BicubicDownsample, Degradation
 from gvr.data.degradations.model_guided import ModelGuidedDegradation
 from gvr.data.manifest import read_manifest
+from gvr.ops.config import load_config
 from gvr.ops.files import file_digest
 from gvr.ops.seeding import generator
 
@@ -107,7 +107,7 @@ def load_spec(path: str | Path) -> PairCacheSpec:
     """Parse a pair-cache YAML (class_path / init_args entries) into a :class:`PairCacheSpec`."""
     from jsonargparse import ArgumentParser
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = load_config(path)  # a recipe may start from another (``config: pairs.yaml``)
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(PairRecipe, "pairs")
     cfg = parser.parse_object({"pairs": data.get("pairs", data)})

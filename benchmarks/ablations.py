@@ -1,0 +1,247 @@
+"""The paper's four ablations at small scale: train every arm with one budget, start and seed set, score, judge.
+
+    python benchmarks/ablations.py                           # all four (make ablations), the full budget
+    python benchmarks/ablations.py --only degradation        # one (make ablation-degradation)
+    python benchmarks/ablations.py --quick                   # a few steps per arm: checks the harness (QUICK=1)
+
+Every arm is a `gvr fit` run (in this process) of a config plus overrides, with ``--seed_everything`` set per
+seed and the run in ``OUT/runs/<ablation>/<arm>/s<seed>``; a run whose ``done.json`` exists is not trained
+again, so an interrupted ablation resumes at its first unfinished run. Every run is then scored by
+``benchmarks/quality.py``'s functions on the base-model-like test set (``make testset``; the model-guided
+and the plain bicubic variant): PSNR, SSIM, VMAF, the 4-px grid and seconds per frame. The claims (the
+paper's findings, see `ABLATIONS`) are judged on the model-guided set by `gvr.analysis.ablations`, whose
+rule counts a difference inside the seed range as inconclusive. Writes ``OUT/results.json``, ``table.md`` and
+one ``<ablation>.png`` per ablation (default OUT: ``logs/ablations``; ``--quick`` marks them ``"quick": true``).
+
+The regimes:
+
+- ``degradation``: stage 2 from the same stage-1 start (``logs/stage1``, `make stage1`), 1000 steps, on stage 1's
+  own data (``classic``: `configs/stage2_control.yaml`), flow pairs only (``+ flow``:
+  `configs/pairs_flow.yaml`) and the paper's mix (``+ model``: `configs/pairs.yaml`, needs `make base`).
+- ``noise_augmentation`` and ``timesteps``: the paper's own regime (`configs/stage1_paper.yaml`: pure-noise
+  flow, several Euler steps), where both choices act on the samples; scored with ``--sample-steps`` steps.
+  The detail-aware arm's density comes from `gvr analyze-timesteps` on the logit-normal arm of the same seed.
+- ``attention``: stage 3's 12-frame clips (`configs/stage3.yaml`) from the stage-1 start, one temporal operator
+  per arm (``gvr flops --config configs/stage3.yaml`` counts each operator's FLOPs at this size).
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import gvr_method, load_testset_clips, score_method  # noqa: E402
+
+from gvr.analysis.ablations import Claim, ablation_result, summarise_arm, write_outputs  # noqa: E402
+
+METRICS = ("psnr", "ssim", "vmaf", "grid")
+STAGE1 = "logs/stage1/checkpoints/last.ckpt"
+
+
+@dataclass
+class Arm:
+    """One arm: a config and its overrides (``gvr fit`` arguments); ``pairs`` names a pair recipe it needs."""
+
+    config: str
+    overrides: list[str] = field(default_factory=list)
+    pairs: str | None = None  # pair recipe YAML -> built into data/<its stem> before training
+
+
+@dataclass
+class Ablation:
+    arms: dict[str, Arm]
+    claims: list[Claim]
+    steps: int  # training steps of every arm (the full budget)
+    paper: str
+    regime: str
+    sample_steps: int | None = None  # Euler steps when scoring (None: each checkpoint's own)
+    needs: tuple[str, ...] = ()  # files the arms start from
+
+
+def _temporal(op: str, **init) -> list[str]:
+    return ["--model.backbone.init_args.temporal_op", json.dumps({"class_path": f"gvr.models.{op}", "init_args": init})]
+
+
+def _noise(lo: float, hi: float) -> list[str]:
+    return ["--model.s_range", f"[{lo}, {hi}]", "--model.s_inference", str((lo + hi) / 2)]
+
+
+ABLATIONS: dict[str, Ablation] = {
+    "degradation": Ablation(
+        arms={
+            "classic": Arm("configs/stage2_control.yaml"),
+            "+ flow": Arm("configs/stage2.yaml", ["--data.train_cache", "data/pairs_flow"], pairs="configs/pairs_flow.yaml"),
+            "+ model": Arm("configs/stage2.yaml", ["--data.train_cache", "data/pairs"], pairs="configs/pairs.yaml"),
+        },
+        claims=[Claim("vmaf", "+ flow", "classic"), Claim("vmaf", "+ model", "+ flow")],
+        steps=1000, paper="DOVER 61.25 / 63.41 / 69.64 (classic / + flow / + model)",
+        regime="stage 2 (anchored, sigma 0, one step) from logs/stage1, lr 1e-4",
+        needs=(STAGE1, "logs/base/checkpoints/last.ckpt")),
+    "noise_augmentation": Ablation(
+        arms={"none": Arm("configs/stage1_paper.yaml", _noise(0.0, 0.0)),
+              "[0, 0.3]": Arm("configs/stage1_paper.yaml", _noise(0.0, 0.3)),
+              "[0.3, 0.6]": Arm("configs/stage1_paper.yaml", _noise(0.3, 0.6)),
+              "[0.6, 0.9]": Arm("configs/stage1_paper.yaml", _noise(0.6, 0.9))},
+        claims=[Claim("vmaf", "[0.3, 0.6]", other) for other in ("none", "[0, 0.3]", "[0.6, 0.9]")],
+        steps=2000, sample_steps=10, paper="the middle range [0.3, 0.6] best (Table 3)",
+        regime="the paper's stage 1 (pure-noise flow, logit-normal t), scored with 10 Euler steps"),
+    "timesteps": Ablation(
+        arms={"uniform": Arm("configs/stage1_paper.yaml", ["--model.timesteps", "gvr.flow.UniformTimesteps"]),
+              "logit-normal": Arm("configs/stage1_paper.yaml"),
+              "detail-aware": Arm("configs/stage1_paper.yaml", ["--model.timesteps", "gvr.flow.DetailAwareTimesteps",
+                                                                 "--model.timesteps.path", "{density}"])},
+        claims=[Claim("vmaf", "detail-aware", "uniform")],
+        steps=2000, sample_steps=10, paper="DOVER 68.94 / 69.64 (uniform / detail-aware)",
+        regime="the paper's stage 1, s ~ U[0.3, 0.6]; the density from the logit-normal arm of the same seed"),
+    "attention": Ablation(
+        arms={"full": Arm("configs/stage3.yaml", _temporal("FullAttention")),
+              "swin": Arm("configs/stage3.yaml", _temporal("SwinAttention", window=[5, 5], across_frames=True)),
+              "sparse local": Arm("configs/stage3.yaml", _temporal("SparseLocalAttention", block=[5, 5], top_k=2)),
+              "temporal units": Arm("configs/stage3.yaml", _temporal("TemporalUnitsAttention", unit=3))},
+        claims=[Claim("vmaf", "sparse local", "full", "no_worse"), Claim("vmaf", "sparse local", "swin")],
+        steps=600, paper="GFLOPs 1612.5 / 452.6 / 377.1, DOVER 69.64 / 67.95 / 69.11 (full / Swin / sparse local)",
+        regime="stage 3 (12-frame clips, anchored) from logs/stage1", needs=(STAGE1,)),
+}
+
+
+def run_dir(out: Path, ablation: str, arm: str, seed: int) -> Path:
+    return out / "runs" / ablation / arm.replace(" ", "_").replace("/", "_") / f"s{seed}"
+
+
+def ensure_pairs(recipe: str) -> str:
+    """Build (or finish) the pair cache of ``recipe`` in ``data/<recipe stem>``; returns the folder."""
+    from gvr.data.pair_cache import build_pair_cache, load_spec
+
+    folder = f"data/{Path(recipe).stem}"
+    build_pair_cache(load_spec(recipe), folder, progress=False)
+    return folder
+
+
+def density_for(out: Path, seed: int, quick: bool) -> str:
+    """``timesteps.json`` of `gvr analyze-timesteps` on the logit-normal arm of ``seed`` (computed once)."""
+    from gvr.commands import analyze_timesteps
+
+    folder = run_dir(out, "timesteps", "logit-normal", seed) / "analysis"
+    path = folder / "timesteps.json"
+    if not path.is_file():
+        ckpt = run_dir(out, "timesteps", "logit-normal", seed) / "checkpoints" / "last.ckpt"
+        analyze_timesteps.main(["--ckpt", str(ckpt), "--out", str(folder), "--clips", "2" if quick else "8",
+                                "--steps", "5" if quick else "50", "--seed", str(seed)])
+    return str(path)
+
+
+def train(out: Path, name: str, ablation: Ablation, arm_name: str, arm: Arm, seed: int, steps: int, quick: bool) -> Path:
+    """Train one arm at one seed (skipped when its ``done.json`` exists); returns its last.ckpt."""
+    from gvr.lit.cli import lightning_main
+
+    folder = run_dir(out, name, arm_name, seed)
+    ckpt = folder / "checkpoints" / "last.ckpt"
+    if (folder / "done.json").is_file() and ckpt.is_file():
+        return ckpt
+    overrides = list(arm.overrides)
+    if "{density}" in overrides:
+        overrides[overrides.index("{density}")] = density_for(out, seed, quick)
+    if arm.pairs:
+        ensure_pairs(arm.pairs)
+    argv = ["fit", "--config", arm.config, *overrides, "--seed_everything", str(seed),
+            "--trainer.max_steps", str(steps), "--trainer.max_time", "null",
+            "--trainer.logger.init_args.save_dir", str(folder.parent), "--trainer.logger.init_args.name", folder.name,
+            "--trainer.logger.init_args.version", "0", "--trainer.enable_progress_bar", "false"]
+    if quick:  # no validation, no previews: the harness only
+        argv += ["--trainer.limit_val_batches", "0", "--trainer.val_check_interval", str(steps)]
+    start = time.perf_counter()
+    lightning_main(argv)
+    if not ckpt.is_file():
+        raise RuntimeError(f"{name} / {arm_name} / seed {seed}: training wrote no {ckpt}")
+    (folder / "done.json").write_text(json.dumps({"steps": steps, "seconds": time.perf_counter() - start,
+                                                  "argv": argv}, indent=1))
+    return ckpt
+
+
+def score(ckpt: Path, sets: dict, sample_steps: int | None, metrics) -> dict[str, dict[str, float]]:
+    """Mean scores of ``ckpt`` on each variant of the test set (``{variant: {metric: value}}``)."""
+    from gvr.inference.upscale import load_module
+
+    module = load_module(str(ckpt))
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant, clips in sets.items():
+            method = gvr_method(module, tmp, sample_steps)
+            out[variant] = score_method(variant, method, clips, metrics).mean
+    return out
+
+
+def run_ablation(name: str, out: Path, args) -> dict:
+    ablation = ABLATIONS[name]
+    missing = [p for p in ablation.needs if not Path(p).is_file()]
+    if missing:
+        raise SystemExit(f"{name}: needs {', '.join(missing)} (`make stage1` / `make base` first)")
+    steps = args.steps or (args.quick_steps if args.quick else ablation.steps)
+    sets = load_testset_clips(args.testset, args.variants, 2.5)
+    if args.quick:
+        sets = {v: clips[:: max(1, len(clips) // args.quick_clips)][: args.quick_clips] for v, clips in sets.items()}
+    sample_steps = (2 if args.quick and ablation.sample_steps else ablation.sample_steps)
+    start = time.perf_counter()
+    per_arm: dict[str, dict[str, dict[str, list[float]]]] = {}
+    order = sorted(ablation.arms, key=lambda a: "{density}" in ablation.arms[a].overrides)  # density arm last
+    for arm_name in order:
+        for seed in args.seeds:
+            ckpt = train(out, name, ablation, arm_name, ablation.arms[arm_name], seed, steps, args.quick)
+            scores = score(ckpt, sets, sample_steps, METRICS)
+            for variant, values in scores.items():
+                for metric, value in values.items():
+                    per_arm.setdefault(variant, {}).setdefault(arm_name, {}).setdefault(metric, []).append(value)
+    judged_on = "model" if "model" in sets else next(iter(sets))
+    arms = {arm: summarise_arm(per_arm[judged_on][arm], args.seeds) for arm in ablation.arms}
+    other = {v: {arm: summarise_arm(per_arm[v][arm], args.seeds) for arm in ablation.arms}
+             for v in sets if v != judged_on}
+    return ablation_result(arms, ablation.claims, args.quick, paper=ablation.paper, regime=ablation.regime,
+                           test_set=f"{args.testset} ({judged_on} LR; {len(sets[judged_on])} clips)",
+                           steps=steps, sample_steps=sample_steps, other_sets=other,
+                           seconds=time.perf_counter() - start)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", choices=list(ABLATIONS), default=list(ABLATIONS), help="ablations to run")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of every arm (at least two)")
+    p.add_argument("--steps", type=int, default=None, help="training steps of every arm (default: each ablation's)")
+    p.add_argument("--quick", action="store_true", help="a few steps per arm and a few clips: checks the harness")
+    p.add_argument("--quick-steps", type=int, default=4)
+    p.add_argument("--quick-clips", type=int, default=3)
+    p.add_argument("--testset", default="data/testset", help="`make testset` folder")
+    p.add_argument("--variants", nargs="+", default=["model", "bicubic"], help="test-set variants to score")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", default=None, help="output folder (default logs/ablations, logs/ablations_quick)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out or ("logs/ablations_quick" if args.quick else "logs/ablations"))
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if results.get("quick", args.quick) != args.quick:
+        raise SystemExit(f"{out} holds {'QUICK' if results['quick'] else 'full'} results; use another --out")
+    results = {"quick": args.quick, "seeds": args.seeds, "ablations": results.get("ablations", {})}
+    for name in args.only:
+        print(f"== {name}")
+        results["ablations"][name] = run_ablation(name, out, args)
+        write_outputs(results, out)  # after each ablation: a long run shows its finished tables early
+        print(f"{name}: {results['ablations'][name]['verdict']} ({results['ablations'][name]['seconds']:.0f} s)")
+    written = write_outputs(results, out)
+    print((out / "table.md").read_text())
+    print("wrote " + ", ".join(str(p) for p in written))
+    return results
+
+
+if __name__ == "__main__":
+    main()
