@@ -6,7 +6,8 @@
 
 Every arm is a `gvr fit` run (in this process) of a config plus overrides, with ``--seed_everything`` set per
 seed and the run in ``OUT/runs/<ablation>/<arm>/s<seed>``; a run whose ``done.json`` exists is not trained
-again, so an interrupted ablation resumes at its first unfinished run. Every run is then scored by
+again, so an interrupted ablation resumes at its first unfinished run. Every run is then scored (once: the scores
+stay in its ``scores.json``) by
 ``benchmarks/quality.py``'s functions on the base-model-like test set (``make testset``; the model-guided
 and the plain bicubic variant): PSNR, SSIM, VMAF, the 4-px grid and seconds per frame. The claims (the
 paper's findings, see `ABLATIONS`) are judged on the model-guided set by `gvr.analysis.ablations`, whose
@@ -149,7 +150,7 @@ def train(out: Path, name: str, ablation: Ablation, arm_name: str, arm: Arm, see
         overrides[overrides.index("{density}")] = density_for(out, seed, quick)
     if arm.pairs:
         ensure_pairs(arm.pairs)
-    argv = ["fit", "--config", arm.config, *overrides, "--seed_everything", str(seed),
+    argv = ["fit", "--config", arm.config, *overrides, "--seed_everything", str(seed), "--data.seed", str(seed),
             "--trainer.max_steps", str(steps), "--trainer.max_time", "null",
             "--trainer.logger.init_args.save_dir", str(folder.parent), "--trainer.logger.init_args.name", folder.name,
             "--trainer.logger.init_args.version", "0", "--trainer.enable_progress_bar", "false"]
@@ -177,6 +178,21 @@ def score(ckpt: Path, sets: dict, sample_steps: int | None, metrics) -> dict[str
     return out
 
 
+def cached_scores(ckpt: Path, sets: dict, sample_steps: int | None) -> dict[str, dict[str, float]]:
+    """`score` of a run, kept in its ``scores.json`` beside ``done.json`` (keyed by the clips and steps scored),
+    so that a resumed ablation does not score a finished run again."""
+    key = {"sample_steps": sample_steps, "metrics": list(METRICS),
+           "clips": {v: [c.name for c in clips] for v, clips in sets.items()}}
+    path = ckpt.parent.parent / "scores.json"
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached.get("key") == key:
+            return cached["scores"]
+    scores = score(ckpt, sets, sample_steps, METRICS)
+    path.write_text(json.dumps({"key": key, "scores": scores}, indent=1))
+    return scores
+
+
 def run_ablation(name: str, out: Path, args) -> dict:
     ablation = ABLATIONS[name]
     missing = [p for p in ablation.needs if not Path(p).is_file()]
@@ -193,7 +209,7 @@ def run_ablation(name: str, out: Path, args) -> dict:
     for arm_name in order:
         for seed in args.seeds:
             ckpt = train(out, name, ablation, arm_name, ablation.arms[arm_name], seed, steps, args.quick)
-            scores = score(ckpt, sets, sample_steps, METRICS)
+            scores = cached_scores(ckpt, sets, sample_steps)
             for variant, values in scores.items():
                 for metric, value in values.items():
                     per_arm.setdefault(variant, {}).setdefault(arm_name, {}).setdefault(metric, []).append(value)

@@ -52,3 +52,18 @@ def test_a_finished_run_is_not_trained_again(tmp_path, monkeypatch):
     monkeypatch.setattr("gvr.lit.cli.lightning_main", lambda argv: pytest.fail("trained again"))
     ckpt = ablations.train(tmp_path, "degradation", ab, "+ flow", ab.arms["+ flow"], 1, 4, quick=True)
     assert ckpt == folder / "checkpoints" / "last.ckpt"
+
+
+def test_a_scored_run_is_not_scored_again(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    sets = {"model": [SimpleNamespace(name="a"), SimpleNamespace(name="b")]}
+    calls = []
+    monkeypatch.setattr(ablations, "score", lambda *a: calls.append(a) or {"model": {"psnr": 30.0}})
+    assert ablations.cached_scores(ckpt, sets, 10) == {"model": {"psnr": 30.0}}
+    assert ablations.cached_scores(ckpt, sets, 10) == {"model": {"psnr": 30.0}} and len(calls) == 1
+    ablations.cached_scores(ckpt, sets, 2)  # other sampling steps: scored again
+    ablations.cached_scores(ckpt, {"model": sets["model"][:1]}, 2)  # other clips: scored again
+    assert len(calls) == 3
