@@ -30,7 +30,7 @@ from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.degradation import BicubicDownsample, Degradation
 from gvr.data.degradations.model_guided import ModelGuidedDegradation
 from gvr.data.manifest import read_manifest
-from gvr.ops.config import load_config
+from gvr.ops.config import parse_recipe
 from gvr.ops.files import file_digest
 from gvr.ops.seeding import generator
 
@@ -105,14 +105,8 @@ class PairCacheSpec:
 
 def load_spec(path: str | Path) -> PairCacheSpec:
     """Parse a pair-cache YAML (class_path / init_args entries) into a :class:`PairCacheSpec`."""
-    from jsonargparse import ArgumentParser
-
-    data = load_config(path)  # a recipe may start from another (``config: pairs.yaml``)
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(PairRecipe, "pairs")
-    cfg = parser.parse_object({"pairs": data.get("pairs", data)})
-    config = json.loads(json.dumps(cfg.as_dict()["pairs"], default=str))
-    return PairCacheSpec(config=config, recipe=parser.instantiate_classes(cfg).pairs)
+    config, recipe = parse_recipe(path, "pairs", PairRecipe)  # may start from another (``config: pairs.yaml``)
+    return PairCacheSpec(config=config, recipe=recipe)
 
 
 def fingerprint(spec: PairCacheSpec) -> dict:

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from gvr.data.degradations.degradation import Degradation
 from gvr.data.heldout import ImageMotion, expand_sources, read_source
 from gvr.data.video import frames_to_tensor, read_video, tensor_to_frames, write_video
+from gvr.ops.config import parse_recipe
 from gvr.ops.seeding import generator
 
 log = logging.getLogger(__name__)
@@ -109,17 +109,10 @@ class TestClip:
 
 def load_spec(path: str | Path) -> TestSetSpec:
     """Parse a test-set YAML (``testset:`` with class_path / init_args variants) into a :class:`TestSetSpec`."""
-    from jsonargparse import ArgumentParser
-
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise FileNotFoundError(f"test-set config {path} not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(TestSetRecipe, "testset")
-    cfg = parser.parse_object({"testset": data.get("testset", data)})
-    config = json.loads(json.dumps(cfg.as_dict()["testset"], default=str))
-    return TestSetSpec(config=config, recipe=parser.instantiate_classes(cfg).testset)
+    config, recipe = parse_recipe(path, "testset", TestSetRecipe)
+    return TestSetSpec(config=config, recipe=recipe)
 
 
 def fingerprint(spec: TestSetSpec) -> dict:

@@ -66,3 +66,16 @@ def instantiate_section(config: str, key: str, cls: type):
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(cls, key)
     return getattr(parser.instantiate_classes(parser.parse_object({key: data[key]})), key)
+
+
+def parse_recipe(config: str | Path, key: str, cls: type) -> tuple[dict, object]:
+    """A recipe YAML's ``key`` section (or the whole file) parsed as ``cls``'s arguments, includes resolved:
+    ``(canonical config with defaults filled in, JSON-safe for fingerprints; the instance)``."""
+    import json
+
+    data = load_config(config)
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, key)
+    cfg = parser.parse_object({key: data.get(key, data)})
+    canonical = json.loads(json.dumps(cfg.as_dict()[key], default=str))
+    return canonical, getattr(parser.instantiate_classes(cfg), key)
