@@ -21,7 +21,9 @@
    (2.5, 2.8) x4 and then Lanczos down to the GT size.
 4. Per clip PSNR and SSIM on RGB (`gvr.metrics.image`, scikit-image's definitions), VMAF (`gvr.metrics.vmaf`)
    and the 4-pixel grid score of the output (`gvr.metrics.image.grid_energy`: a pattern repeating every 4 pixels,
-   the seams of 4x4-pixel tokens, which raises VMAF while it spoils the frame), then the mean over clips; s/frame is the wall time of the upscale alone (gvr: the ``upscale_video`` call, LR
+   the seams of 4x4-pixel tokens, which raises VMAF while it spoils the frame), the temporal measures E*warp x1e-3
+   and flicker (`gvr.metrics.temporal`: the warping error along the ground truth's DIS flow, and the luma
+   temporal change against the ground truth's; lower is steadier), then the mean over clips; s/frame is the wall time of the upscale alone (gvr: the ``upscale_video`` call, LR
    decode and FFV1 encode included; scoring and reading the output back excluded).
 
 With ``--testset DIR`` (``make testset``, `gvr.data.testset`) steps 1-2 are replaced by a finished test set:
@@ -64,7 +66,7 @@ from gvr.data.heldout import (  # noqa: F401  (re-exported: other scripts import
 from gvr.data.video import frames_to_tensor, read_video, tensor_to_frames, write_video
 
 DEFAULT_SOURCES = ("data/samples/bikes.mp4", "data/manifests/images_val.jsonl")
-DEFAULT_METRICS = ("psnr", "ssim", "vmaf", "grid")
+DEFAULT_METRICS = ("psnr", "ssim", "vmaf", "grid", "ewarp", "flicker")
 
 # clip -> uint8 (T, H, W, 3) at the GT size, or (those frames, seconds) when the method times itself
 Method = Callable[["Clip"], np.ndarray | tuple[np.ndarray, float]]
@@ -223,8 +225,9 @@ def build_metrics(names: Sequence[str], device: str | torch.device = "cpu") -> d
     """The metric objects of ``names`` (psnr, ssim: RGB frame means; vmaf: VideoVMAF on BT.709 luma; grid: the
     4-pixel periodic-pattern score of the output alone, `gvr.metrics.image.grid_energy`, lower is better)."""
     from gvr.metrics.image import FrameGrid, FramePSNR, FrameSSIM
+    from gvr.metrics.temporal import Flicker, WarpError
 
-    makers = {"psnr": FramePSNR, "ssim": FrameSSIM, "grid": FrameGrid}
+    makers = {"psnr": FramePSNR, "ssim": FrameSSIM, "grid": FrameGrid, "ewarp": WarpError, "flicker": Flicker}
     if "vmaf" in names:
         from gvr.metrics.vmaf import VideoVMAF
 
@@ -284,7 +287,8 @@ def deltas(results: Sequence[MethodResult], baseline: str = "bicubic", prefix: s
 
 def format_table(results: Sequence[MethodResult], baseline: str = "bicubic") -> str:
     """Markdown table (method | PSNR | SSIM | VMAF | s/frame), then each gvr row's difference to ``baseline``."""
-    labels = {"psnr": ("PSNR (dB)", ".2f"), "ssim": ("SSIM", ".4f"), "vmaf": ("VMAF", ".2f"), "grid": ("4-px grid", ".2f")}
+    labels = {"psnr": ("PSNR (dB)", ".2f"), "ssim": ("SSIM", ".4f"), "vmaf": ("VMAF", ".2f"), "grid": ("4-px grid", ".2f"),
+              "ewarp": ("E*warp x1e-3", ".3f"), "flicker": ("flicker", ".3f")}
     metrics = [m for m in labels if m in results[0].mean]
     lines = ["| method | " + " | ".join(labels[m][0] for m in metrics) + " | s/frame |",
              "|---|" + "---|" * (len(metrics) + 1)]
@@ -361,7 +365,7 @@ def parser() -> argparse.ArgumentParser:
                    f"{DEFAULT_SOURCES[0]}, plus {DEFAULT_SOURCES[1]} where it exists)")
     p.add_argument("--image-motion", choices=["camera", "static"], default="camera",
                    help="photos become camera-path clips (gvr.data.image_clips) or static clips")
-    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated subset of psnr,ssim,vmaf,grid")
+    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated subset of " + ",".join(DEFAULT_METRICS))
     p.add_argument("--upscale-kw", "--extra", dest="upscale_kw", nargs="+", action="extend", default=[],
                    metavar="KEY=VALUE", help="keyword arguments of gvr.inference.upscale.upscale_video (e.g. tile=16)")
     p.add_argument("--realesrgan", nargs="?", const="data/weights/realesrgan", default=None, metavar="DIR",

@@ -76,7 +76,7 @@ def test_benchmark_end_to_end(sources, tiny_vsr_ckpt, tmp_path, capsys):
                             "--frames", "4", "--crop", "40", "--out", str(out), "--warmup", "0",
                             "--upscale-kw", "overlap=1", "--image-motion", "static"])
     printed = capsys.readouterr().out
-    assert "| method | PSNR (dB) | SSIM | VMAF | 4-px grid | s/frame |" in printed
+    assert "| method | PSNR (dB) | SSIM | VMAF | 4-px grid | E*warp x1e-3 | flicker | s/frame |" in printed
     assert "- 4-px grid of the ground truth itself: " in printed
     for row in ("| bicubic |", "| lanczos |", "| gvr (1 steps, overlap=1) |",
                 "- gvr (1 steps, overlap=1) - bicubic: PSNR"):
@@ -85,12 +85,13 @@ def test_benchmark_end_to_end(sources, tiny_vsr_ckpt, tmp_path, capsys):
     assert set(saved["methods"]) == {"bicubic", "lanczos", "U: bicubic a=-0.75", "gvr (1 steps, overlap=1)"}
     gvr = saved["methods"]["gvr (1 steps, overlap=1)"]
     assert len(gvr["clips"]) == 3 and gvr["mean"]["s_per_frame"] > 0 and len(gvr["by_source"]) == 2
-    assert {"psnr", "ssim", "vmaf", "grid"} <= set(gvr["mean"]) and summary["scale"] == 2.0
+    assert {"psnr", "ssim", "vmaf", "grid", "ewarp", "flicker"} <= set(gvr["mean"]) and summary["scale"] == 2.0
+    assert gvr["mean"]["ewarp"] >= 0 and gvr["mean"]["flicker"] >= 0
     assert saved["deltas_vs_bicubic"]["gvr (1 steps, overlap=1)"]["psnr"] == pytest.approx(
         gvr["mean"]["psnr"] - saved["methods"]["bicubic"]["mean"]["psnr"])
     assert Image.open(out / "clip.png").size == (40 * 6, 40 + 16)  # LR | bicubic | lanczos | U | gvr | GT, label band
     assert Image.open(out / "still.png").size == (40 * 6, 36 + 16)
-    assert (out / "table.md").read_text().count("|---|---|---|---|---|---|") == 1
+    assert (out / "table.md").read_text().count("|---|" + "---|" * 7) == 1
 
 
 def test_unknown_upscale_keyword_is_refused(tmp_path):

@@ -27,7 +27,7 @@ from gvr.ops.resize import resize_video
 
 log = logging.getLogger(__name__)
 
-LOWER_IS_BETTER = {"lpips", "fvd"}
+LOWER_IS_BETTER = {"lpips", "fvd", "ewarp", "ewarp_raft", "flicker"}
 
 
 class BenchmarkWriter(L.Callback):
@@ -46,7 +46,7 @@ class BenchmarkWriter(L.Callback):
 
     def __init__(
         self,
-        metrics: list[str] = ("psnr", "psnr_y", "ssim", "ssim_y", "lpips", "vmaf", "fvd", "dover", "musiq"),
+        metrics: list[str] = ("psnr", "psnr_y", "ssim", "ssim_y", "lpips", "vmaf", "ewarp", "flicker", "fvd", "dover", "musiq"),
         baselines: list[str] = ("bicubic", "bilinear", "nearest"),
         checkpoints: dict[str, str] | None = None,
         weights: dict[str, str] | None = None,

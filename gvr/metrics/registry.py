@@ -4,7 +4,8 @@ Each `MetricSpec` says how to build a metric (from an optional weights path), wh
 and how `score_videos` feeds it:
 
 - ``frames``: any run of consecutive frames (PSNR, SSIM, LPIPS, MUSIQ, ...): the mean over frames.
-- ``stream``: consecutive chunks of one video, in order (VMAF, whose motion feature spans frames).
+- ``stream``: consecutive chunks of one video, in order (VMAF, whose motion feature spans frames; the
+  temporal measures E*warp and flicker, which compare consecutive frames).
 - ``clips``: non-overlapping 16-frame clips, each one sample of the output and reference sets (FVD).
 - ``video``: the whole video in one update (DOVER samples its own views).
 
@@ -105,6 +106,12 @@ for _spec in (
     MetricSpec("ssim_y", lazy("gvr.metrics.image", "FrameSSIM", channel="y"), True, "frames", "SSIM on BT.601 Y"),
     MetricSpec("lpips", lazy("gvr.metrics.lpips", "FrameLPIPS"), True, "frames", "LPIPS v0.1 AlexNet (lower is better)"),
     MetricSpec("vmaf", lazy("gvr.metrics.vmaf", "VideoVMAF", stream=True), True, "stream", "VMAF v0.6.1 on luma"),
+    MetricSpec("ewarp", lazy("gvr.metrics.temporal", "WarpError", flow="dis", stream=True), True, "stream",
+               "E*warp x1000: warping error along the ground truth's DIS flow, occlusions masked (lower is better)"),
+    MetricSpec("ewarp_raft", lazy("gvr.metrics.temporal", "WarpError", flow="raft", stream=True), True, "stream",
+               "E*warp x1000 along RAFT-large flow (needs its weights; lower is better)"),
+    MetricSpec("flicker", lazy("gvr.metrics.temporal", "Flicker", stream=True), True, "stream",
+               "luma temporal change against the reference's, 0..255 (lower is better)"),
     MetricSpec("fvd", _fvd, True, "clips", "FVD (I3D, 16-frame clips; lower is better)"),
     MetricSpec("musiq", lazy("gvr.metrics.iqa", "FrameMUSIQ"), False, "frames", "MUSIQ KonIQ (pyiqa)"),
     MetricSpec("clipiqa", lazy("gvr.metrics.iqa", "FrameCLIPIQA"), False, "frames", "CLIP-IQA RN50 (pyiqa)"),
@@ -113,7 +120,7 @@ for _spec in (
 ):
     register_metric(_spec)
 
-DEFAULT_FULL_REFERENCE = ("psnr", "psnr_y", "ssim", "ssim_y", "lpips", "vmaf")
+DEFAULT_FULL_REFERENCE = ("psnr", "psnr_y", "ssim", "ssim_y", "lpips", "vmaf", "ewarp", "flicker")
 DEFAULT_NO_REFERENCE = ("musiq", "clipiqa", "maniqa", "dover")
 
 
