@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
                    help="photo only: copies of it in the still clip the model sees (default: 2, or one latent frame "
                         "past the first for a codec that packs frames)")
     p.add_argument("--quality", type=int, default=95, help="photo only: JPEG / WebP quality of the output")
+    p.add_argument("--scene-detect", choices=["on", "off"], default="on",
+                   help="find hard cuts first and upscale each scene on its own, so no window spans a cut (default on)")
+    p.add_argument("--scene-threshold", type=float, default=27.0,
+                   help="cut threshold (PySceneDetect ContentDetector: mean HSV change, 0..255; lower finds more cuts)")
+    p.add_argument("--drop-streams", action="store_true",
+                   help="write the picture only (default: audio, subtitle and data streams are copied unchanged)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     return p
 
@@ -64,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
                                     overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
                                     tile_overlap=args.tile_overlap, color_fix=args.color_fix, overwrite=args.overwrite,
                                     max_frames=args.max_frames, token_budget=args.token_budget, prompt=args.prompt,
-                                    precision=args.precision)
+                                    precision=args.precision, scene_detect=args.scene_detect == "on",
+                                    scene_threshold=args.scene_threshold, keep_streams=not args.drop_streams)
     except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))

@@ -3,7 +3,6 @@
 A video with a caption file beside it (same name, ``.txt``) also gets ``"caption"``: its text, stripped.
 """
 
-import dataclasses
 import fnmatch
 import json
 import logging
@@ -63,7 +62,7 @@ def scan_videos(
         if info.frames < min_frames:
             log.warning("skipping %s: %d frames, fewer than min_frames=%d", path, info.frames, min_frames)
             continue
-        record = dataclasses.asdict(info)
+        record = {"path": info.path, "frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height}
         caption = path.with_suffix(".txt")
         if caption.is_file():
             record["caption"] = " ".join(caption.read_text(encoding="utf-8", errors="replace").split())

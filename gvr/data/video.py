@@ -11,8 +11,8 @@ and tagged as such, so players and this reader agree on its colours.
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +20,7 @@ from types import TracebackType
 import av
 import numpy as np
 import torch
-from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace, Interpolation
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc, Interpolation
 from einops import rearrange
 
 PathLike = str | os.PathLike[str]
@@ -37,13 +37,18 @@ class VideoError(ValueError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What `probe_video` finds in a file: its decodable frame count, frame rate and frame size."""
+    """What `probe_video` finds in a file: its decodable frame count, frame rate and frame size, and (not
+    compared) each frame's presentation timestamp in ``time_base`` units (None where a frame has none) and the
+    display rotation (degrees counter-clockwise, as `av.VideoFrame.rotation`) players apply."""
 
     path: str
     frames: int
     fps: float
     width: int
     height: int
+    pts: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    time_base: Fraction | None = field(default=None, compare=False)
+    rotation: int = field(default=0, compare=False)
 
 
 @contextlib.contextmanager
@@ -104,8 +109,14 @@ def probe_video(path: PathLike) -> VideoInfo:
         VideoError: the file is missing, unreadable, corrupt, truncated or holds no decodable frame.
     """
     with _open_video(path) as (container, stream):
-        frames = sum(1 for _ in _frames(container, stream, path))
-        info = VideoInfo(str(path), frames, _fps(stream, path), stream.codec_context.width, stream.codec_context.height)
+        stamps, rotation = [], 0
+        for frame in _frames(container, stream, path):
+            rotation = rotation if stamps else int(frame.rotation or 0)
+            stamps.append(frame.pts)
+        frames = len(stamps)
+        pts = tuple(stamps) if None not in stamps and list(stamps) == sorted(set(stamps)) else None
+        info = VideoInfo(str(path), frames, _fps(stream, path), stream.codec_context.width, stream.codec_context.height,
+                         pts, stream.time_base, rotation)
     if frames == 0:
         raise VideoError(f"video '{path}' has no decodable frames")
     return info
@@ -222,10 +233,17 @@ class VideoWriter:
         height: frame height in pixels.
         crf: x264 constant rate factor: 0 is lossless YUV, 18 visually lossless (ignored by FFV1).
         overwrite: replace an existing `path` instead of raising FileExistsError.
+        time_base: the unit of the timestamps `write` is given (a source's, to keep its timing, variable frame
+            rate included); None: frame ``i`` is shown at ``i / fps``.
+        rotation: display rotation stored in the file (degrees counter-clockwise, a source's `VideoInfo.rotation`),
+            so players turn the picture as they turned the source.
+        streams_from: a source file whose audio, subtitle and data streams are copied into the output unchanged
+            (`gvr.data.streams.remux`); a stream the container cannot hold is left out with a warning.
     """
 
     def __init__(
-        self, path: PathLike, fps: float | Fraction, width: int, height: int, crf: int = 18, overwrite: bool = False
+        self, path: PathLike, fps: float | Fraction, width: int, height: int, crf: int = 18, overwrite: bool = False,
+        time_base: Fraction | None = None, rotation: int = 0, streams_from: PathLike | None = None,
     ) -> None:
         self.path = Path(path)
         container_format = _CONTAINERS.get(self.path.suffix.lower())
@@ -237,7 +255,9 @@ class VideoWriter:
             raise FileExistsError(f"video '{path}' already exists; pass overwrite=True to replace it")
         self.width, self.height, self.overwrite = width, height, overwrite
         self.rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001 * 1000)
-        self.frames_written = 0
+        self.time_base, self.streams_from, self.format = time_base, streams_from, container_format
+        self.frames_written, self.warnings = 0, []
+        self._last_pts: int | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.part")
         with _av_errors(path, "write"):
@@ -257,19 +277,32 @@ class VideoWriter:
                 self._stream.pix_fmt = "bgr0"  # FFV1 stores 8-bit RGB losslessly in this layout
                 self._reformat = dict(format="bgr0")
             self._stream.width, self._stream.height = width, height
+            if time_base is not None:  # the encoder counts in the source's unit, so its timestamps pass unrounded
+                self._stream.codec_context.time_base = self._stream.time_base = time_base
+            if rotation:
+                self._stream.set_display_rotation(rotation)
 
-    def write(self, frames: np.ndarray) -> None:
-        """Append uint8 RGB frames of shape (T, height, width, 3)."""
+    def write(self, frames: np.ndarray, pts: Sequence[int] | None = None) -> None:
+        """Append uint8 RGB frames of shape (T, height, width, 3), shown at ``pts`` (in ``time_base`` units, rising)
+        when the writer has a ``time_base``, else at ``frames_written / fps``."""
         if frames.ndim != 4 or frames.dtype != np.uint8 or frames.shape[1:] != (self.height, self.width, 3):
             raise ValueError(
                 f"video '{self.path}': expected uint8 frames (T, {self.height}, {self.width}, 3), "
                 f"got {frames.dtype} {frames.shape}"
             )
+        if (pts is None) != (self.time_base is None) or (pts is not None and len(pts) != len(frames)):
+            raise ValueError(f"video '{self.path}': give one timestamp per frame exactly when the writer has a time_base")
         with _av_errors(self.path, "write"):
-            for rgb in frames:
+            for k, rgb in enumerate(frames):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 frame = frame.reformat(**self._reformat)
-                frame.pts, frame.time_base = self.frames_written, 1 / self.rate
+                if pts is None:
+                    frame.pts, frame.time_base = self.frames_written, 1 / self.rate
+                else:
+                    if self._last_pts is not None and pts[k] <= self._last_pts:
+                        raise ValueError(f"video '{self.path}': timestamps must rise, got {pts[k]} after {self._last_pts}")
+                    frame.pts, frame.time_base = int(pts[k]), self.time_base
+                    self._last_pts = int(pts[k])
                 self._container.mux(self._stream.encode(frame))
                 self.frames_written += 1
 
@@ -281,12 +314,27 @@ class VideoWriter:
             with _av_errors(self.path, "write"):
                 self._container.mux(self._stream.encode())
                 self._container.close()
+                if self.streams_from is not None:
+                    self._copy_streams()
             if self.path.exists() and not self.overwrite:
                 raise FileExistsError(f"video '{self.path}' appeared while writing; pass overwrite=True to replace it")
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
+
+    def _copy_streams(self) -> None:
+        """Rebuild the temporary file with the side streams of ``streams_from`` beside the encoded video."""
+        from gvr.data.streams import remux, side_streams
+
+        if not side_streams(self.streams_from):
+            return
+        picture = self._tmp.with_name(self._tmp.name + ".video")
+        os.replace(self._tmp, picture)
+        try:
+            self.warnings += remux(picture, self.streams_from, self._tmp, self.format, name=self.path)
+        finally:
+            picture.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Stop writing and delete the temporary file; `path` stays as it was."""

@@ -5,6 +5,7 @@ chunk being blended are held; finished frames go straight to the encoder. A phot
 copies (`upscale_image`).
 """
 
+import itertools
 import logging
 import math
 import os
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from gvr.data.scenes import THRESHOLD, detect_cuts, scenes
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
 from gvr.ops.chunks import MIN_FRAMES, ChunkBlender, plan_chunks
 from gvr.ops.files import atomic_path, check_output
@@ -124,21 +126,31 @@ def upscale_video(
     precision: str = "32",
     progress: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
+    scene_detect: bool = True,
+    scene_threshold: float = THRESHOLD,
+    keep_streams: bool = True,
 ) -> dict:
-    """Upscale ``source`` with ``module`` (a VSRModule) and write an H.264 mp4 to ``output``.
+    """Upscale ``source`` with ``module`` (a VSRModule) and write an H.264 mp4 (or FFV1 mkv) to ``output``.
 
-    Returns a summary: input and output size, frames, fps and chunks. The output has exactly
-    :func:`output_size` pixels, the input's frame count and the input's frame rate.
+    Returns a summary: input and output size, frames, fps, scenes and chunks. The output has exactly
+    :func:`output_size` pixels, the input's frame count, each frame's timestamp (variable frame rate kept)
+    and display rotation, and, with ``keep_streams``, the input's audio, subtitle and data streams copied
+    unchanged (`gvr.data.streams`; one the container cannot hold is left out with a warning, listed in the
+    summary).
 
-    ``chunk`` None picks :func:`auto_chunk`: a model trained with temporal units takes the whole clip in one
-    window (up to ``max_frames`` and `WINDOW_TOKENS`, beyond which windows overlap), others one training clip
-    at a time.
+    ``scene_detect`` finds hard cuts first (`gvr.data.scenes`, ``scene_threshold`` the ContentDetector
+    threshold) and upscales each scene on its own: no window or cross-fade straddles a cut, so the frames after
+    a cut come out exactly as they would from a video that starts there (same windows, same noise).
+    ``chunk`` None picks :func:`auto_chunk` per scene: a model trained with temporal units takes the whole scene
+    in one window (up to ``max_frames`` and `WINDOW_TOKENS`, beyond which windows overlap), others one training
+    clip at a time.
     ``token_budget`` (HR tokens per frame) switches on spatial tiling, :func:`auto_tile`, when ``tile`` is unset.
     ``overlap`` None is :func:`auto_overlap`.
     ``prompt`` is the caption of a text-conditioned model (None: the null prompt); other models refuse one.
     ``color_fix`` ("none", "wavelet", "adain"; None: the checkpoint's ``color_fix``) corrects colour against
     the bicubic input (`gvr.ops.colorfix`).
     ``precision`` "bf16" runs the network under bfloat16 autocast (the codec's decode stays float32), "32" in float32.
+    ``on_chunk(k, n)`` is called after window ``k`` of the ``n`` planned.
     """
     _check_run(module, prompt, precision)
     info = probe_video(source)
@@ -148,27 +160,43 @@ def upscale_video(
     check_output(source, output, overwrite)
     scale = float(module.hparams.scale)
     out_h, out_w = output_size(info.height, info.width, scale)
-    chunk = chunk or auto_chunk(module, info.frames, max_frames, (out_h, out_w))
-    overlap = min(auto_overlap(chunk) if overlap is None else overlap, chunk - 1)
     tile = tile or auto_tile(module, (out_h, out_w), (info.height, info.width), token_budget)
-    plan = plan_chunks(info.frames, chunk, overlap, module.codec.temporal_factor)
-    blender = ChunkBlender()
+    cuts = detect_cuts(iter_frames(source, 16), scene_threshold)[0] if scene_detect else []
+    ranges = scenes(cuts, info.frames, MIN_FRAMES)
+    plans = []
+    for lo, hi in ranges:
+        n = hi - lo
+        scene_chunk = chunk or auto_chunk(module, n, max_frames, (out_h, out_w))
+        scene_overlap = min(auto_overlap(scene_chunk) if overlap is None else overlap, scene_chunk - 1)
+        plans.append((lo, hi, scene_chunk, scene_overlap, plan_chunks(n, scene_chunk, scene_overlap,
+                                                                       module.codec.temporal_factor)))
+    total = sum(len(p[-1]) for p in plans)
     bar = tqdm(total=info.frames, unit="frame", desc=f"upscale x{scale:g}", disable=not progress)
     module.eval()
-    with VideoWriter(output, info.fps, out_w, out_h, crf=crf, overwrite=overwrite) as writer:
-        for k, (start, lr) in enumerate(windows((f for block in iter_frames(source, chunk) for f in block), plan)):
-            frames = _run(module, lr, (out_h, out_w), prompt, precision, steps=steps, s=s, seed=seed,
+    timed = info.pts is not None
+    frames = (f for block in iter_frames(source, 32) for f in block)
+    written, k = 0, 0
+    with VideoWriter(output, info.fps, out_w, out_h, crf=crf, overwrite=overwrite,
+                     time_base=info.time_base if timed else None, rotation=info.rotation,
+                     streams_from=source if keep_streams else None) as writer:
+        for lo, hi, _, _, plan in plans:
+            blender = ChunkBlender()  # a fresh one per scene: nothing is cross-faded across a cut
+            for j, (start, lr) in enumerate(windows(itertools.islice(frames, hi - lo), plan)):
+                hr = _run(module, lr, (out_h, out_w), prompt, precision, steps=steps, s=s, seed=seed,
                           frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
-            next_start = plan[k + 1][0] if k + 1 < len(plan) else None
-            done = blender.add(start, frames, next_start)
-            writer.write(done)
-            bar.update(len(done))
-            if on_chunk is not None:
-                on_chunk(k, len(plan))
+                next_start = plan[j + 1][0] if j + 1 < len(plan) else None
+                done = blender.add(start, hr, next_start)
+                writer.write(done, pts=info.pts[written : written + len(done)] if timed else None)
+                written += len(done)
+                bar.update(len(done))
+                k += 1
+                if on_chunk is not None:
+                    on_chunk(k - 1, total)
     bar.close()
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
-            "frames": info.frames, "fps": info.fps, "chunks": len(plan), "chunk": chunk, "tile": tile, "scale": scale,
-            "overlap": overlap, "prompt": prompt, "precision": precision}
+            "frames": info.frames, "fps": info.fps, "chunks": total, "chunk": plans[0][2], "tile": tile,
+            "scale": scale, "overlap": plans[0][3], "prompt": prompt, "precision": precision,
+            "scenes": [[lo, hi] for lo, hi in ranges], "streams_left_out": list(writer.warnings)}
 
 
 def is_image(path: str | os.PathLike) -> bool:

@@ -11,10 +11,8 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from gvr.data.manifest import VIDEO_EXTS
+from gvr.data.scenes import detect_cuts
 from gvr.data.video import VideoError, iter_frames, stream_info
 
 log = logging.getLogger(__name__)
@@ -79,23 +77,6 @@ def split_scenes(cuts: Sequence[int], frames: int, min_frames: int, max_frames: 
             if length >= min_frames:
                 clips.append((lo, length))
     return clips
-
-
-def detect_cuts(frames: Iterator[np.ndarray], threshold: float, min_scene_len: int, width: int) -> tuple[list[int], int]:
-    """Scene cuts (first frame of each new scene) of uint8 RGB frame chunks (T, H, W, 3), and the frame count."""
-    from scenedetect.detectors import ContentDetector
-
-    detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
-    cuts, n = [], 0
-    for chunk in frames:
-        for rgb in chunk:
-            h, w = rgb.shape[:2]
-            if w > width:
-                rgb = cv2.resize(rgb, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
-            cuts += detector.process_frame(n, np.ascontiguousarray(rgb[..., ::-1]))  # the detector expects BGR
-            n += 1
-    cuts += detector.post_process(n)
-    return [c for c in cuts if 0 < c < n], n
 
 
 def failure_reason(err: VideoError) -> str:

@@ -1,0 +1,51 @@
+"""Hard scene cuts in a stream of frames (PySceneDetect's ContentDetector), and the scenes they bound.
+
+`gvr prep` splits a corpus at the cuts; `gvr upscale` never lets a window or a cross-fade straddle one, so the
+frames after a cut come out as if the video started there.
+"""
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+THRESHOLD = 27.0  # ContentDetector's default cut threshold (mean HSV change, 0..255)
+MIN_SCENE_LEN = 15  # ContentDetector's default: fewest frames between two cuts
+DETECT_WIDTH = 320  # frames shrink to at most this width before detection (speed; cuts are coarse)
+
+
+def detect_cuts(frames: Iterable[np.ndarray], threshold: float = THRESHOLD, min_scene_len: int = MIN_SCENE_LEN,
+                width: int = DETECT_WIDTH) -> tuple[list[int], int]:
+    """Scene cuts (first frame of each new scene) of uint8 RGB frame chunks (T, H, W, 3), and the frame count."""
+    from scenedetect.detectors import ContentDetector
+
+    detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
+    cuts, n = [], 0
+    for chunk in frames:
+        for rgb in chunk:
+            h, w = rgb.shape[:2]
+            if w > width:
+                rgb = cv2.resize(rgb, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+            cuts += detector.process_frame(n, np.ascontiguousarray(rgb[..., ::-1]))  # the detector expects BGR
+            n += 1
+    cuts += detector.post_process(n)
+    return sorted({c for c in cuts if 0 < c < n}), n
+
+
+def scenes(cuts: Sequence[int], frames: int, min_frames: int = 1) -> list[tuple[int, int]]:
+    """``(start, end)`` frame ranges of the scenes of a ``frames``-frame video cut before each frame in ``cuts``.
+
+    A scene shorter than ``min_frames`` (a flash between two cuts) joins the scene before it (the first one, the
+    scene after it), so that every range is long enough to upscale; the ranges cover the video in order.
+    """
+    if frames < 1 or min_frames < 1:
+        raise ValueError(f"scenes: need frames >= 1 and min_frames >= 1, got {frames} and {min_frames}")
+    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < frames), frames]
+    ranges = [[a, b] for a, b in zip(bounds[:-1], bounds[1:])]
+    merged: list[list[int]] = []
+    for start, end in ranges:
+        if merged and (end - start < min_frames or merged[-1][1] - merged[-1][0] < min_frames):
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
