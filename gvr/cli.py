@@ -1,6 +1,9 @@
 """The ``gvr`` command: LightningCLI's fit | validate | test | predict, plus user verbs (``gvr upscale``)."""
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 
 from gvr.lit.cli import CLI_DEFAULTS, GVRCLI, lightning_main  # noqa: F401  (gvr.cli.lightning_main is public)
 
@@ -34,18 +37,36 @@ def usage() -> str:
               "scores a checkpoint and the baselines into metrics.json / metrics.md:")
 
 
+@contextlib.contextmanager
+def user_errors(verb: str) -> Iterator[None]:
+    """Turn what a user gave wrong (a missing or empty manifest, a file where a folder is expected, a folder that
+    cannot be written) into one line, ``gvr VERB: error: ...``, naming the file; ``GVR_TRACEBACK=1`` keeps the
+    traceback. Other exceptions (bugs) keep theirs."""
+    from gvr.data.errors import DataError
+
+    try:
+        yield
+    except (DataError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as err:
+        if os.environ.get("GVR_TRACEBACK"):
+            raise
+        sys.exit(f"gvr {verb}: error: {err}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gvr`` console script."""
     from_shell = argv is None
     argv = list(sys.argv[1:] if from_shell else argv)
+    verb = argv[0] if argv and not argv[0].startswith("-") else "fit"
     if argv and argv[0] in VERBS:
         import importlib
 
-        importlib.import_module(VERBS[argv[0]][0]).main(argv[1:])
+        with user_errors(verb):
+            importlib.import_module(VERBS[argv[0]][0]).main(argv[1:])
         return
     if not argv or argv[0] in ("-h", "--help"):
         print(usage(), flush=True)
-    lightning_main(None if from_shell else argv)  # None: LightningCLI reads sys.argv itself
+    with user_errors(verb):
+        lightning_main(None if from_shell else argv)  # None: LightningCLI reads sys.argv itself
 
 
 if __name__ == "__main__":

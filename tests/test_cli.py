@@ -260,3 +260,23 @@ def test_fit_without_logger_keeps_a_config_yaml_in_the_working_directory(tiny_da
     # An explicit run folder still gets the config, as LightningCLI writes it.
     lightning_main(["fit", *args, "--trainer.default_root_dir", str(tmp_path / "run")])
     assert "max_steps: 1" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("fault", ["missing", "empty", "folder", "log_dir"])
+def test_fit_with_bad_data_or_log_folder_is_one_line_naming_the_file(tiny_data, tmp_path, capsys, fault, monkeypatch):
+    monkeypatch.delenv("GVR_TRACEBACK", raising=False)
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "afile").write_text("")
+    extra = {"missing": ["--data.train_manifest", str(tmp_path / "nope.jsonl")],
+             "empty": ["--data.train_manifest", str(tmp_path / "empty.jsonl")],
+             "folder": ["--data.train_manifest", str(tmp_path)],
+             "log_dir": ["--trainer.logger.save_dir", str(tmp_path / "afile" / "logs")]}[fault]
+    expect = {"missing": "nope.jsonl not found: run `make manifests`", "empty": "empty.jsonl: no video in the manifest",
+              "folder": "is a folder; data.train_manifest names a .jsonl file", "log_dir": "Not a directory"}[fault]
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", *tiny_cli_args(tiny_data, tmp_path / "logs", "--trainer.max_steps", "1", *extra)])
+    message = str(exit_.value.code)
+    assert message.startswith("gvr fit: error: ") and expect in message and "\n" not in message
+    monkeypatch.setenv("GVR_TRACEBACK", "1")  # the traceback on request
+    with pytest.raises((FileNotFoundError, ValueError, NotADirectoryError)):
+        main(["fit", *tiny_cli_args(tiny_data, tmp_path / "logs", "--trainer.max_steps", "1", *extra)])

@@ -1,4 +1,5 @@
-"""``gvr upscale INPUT --ckpt CKPT --output OUT.mp4``: super-resolve one video file (or one photo, to an image)."""
+"""``gvr upscale INPUT --ckpt CKPT --output OUT.mp4``: super-resolve one video file (or one photo, to an image),
+or every video and photo under a folder (``gvr upscale DIR --output OUTDIR``; `gvr.inference.folder`)."""
 
 import argparse
 import json
@@ -11,9 +12,14 @@ from gvr.data.video import VideoError
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gvr upscale", description="Upscale a video (or a photo) with a trained gvr checkpoint.")
-    p.add_argument("input", help="video file (anything PyAV decodes), or a photo (.png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff)")
+    p.add_argument("input", help="video file (anything PyAV decodes), a photo (.png, .jpg, .jpeg, .webp, .bmp, .tif, "
+                                 ".tiff), or a folder: every video and photo under it, one model load, finished "
+                                 "outputs skipped on a rerun")
     p.add_argument("--ckpt", required=True, help="checkpoint written by `gvr fit` (rebuilds model and codec)")
-    p.add_argument("--output", "-o", required=True, help="output .mp4 (H.264) or .mkv (FFV1); for a photo an image file")
+    p.add_argument("--output", "-o", required=True,
+                   help="output .mp4 (H.264) or .mkv (FFV1); for a photo an image file; for a folder a folder")
+    p.add_argument("--video-ext", choices=[".mp4", ".mkv"], default=".mp4",
+                   help="folder input only: container of the upscaled videos (photos keep their format)")
     p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the checkpoint's sample_steps)")
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
     p.add_argument("--chunk", type=int, default=None,
@@ -52,26 +58,39 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from gvr.inference.folder import SUMMARY, upscale_folder
     from gvr.inference.upscale import is_image, load_module, upscale_image, upscale_video
 
+    video_kw = dict(steps=args.steps, s=args.s, chunk=args.chunk, overlap=args.overlap, seed=args.seed, crf=args.crf,
+                    tile=args.tile, tile_overlap=args.tile_overlap, color_fix=args.color_fix, max_frames=args.max_frames,
+                    token_budget=args.token_budget, prompt=args.prompt, precision=args.precision,
+                    scene_detect=args.scene_detect == "on", scene_threshold=args.scene_threshold,
+                    keep_streams=not args.drop_streams)
+    image_kw = dict(frames=args.frames, steps=args.steps, s=args.s, seed=args.seed, tile=args.tile,
+                    tile_overlap=args.tile_overlap, token_budget=args.token_budget, prompt=args.prompt,
+                    color_fix=args.color_fix, precision=args.precision, quality=args.quality)
     try:
-        if not os.path.isfile(args.input):  # before the model loads
-            raise FileNotFoundError(f"{args.input} does not exist or is not a file")
-        if not is_image(args.input) and is_image(args.output):
+        folder = os.path.isdir(args.input)
+        if not folder and not os.path.isfile(args.input):  # before the model loads
+            raise FileNotFoundError(f"{args.input} does not exist or is not a file or folder")
+        if folder and os.path.isfile(args.output):
+            raise NotADirectoryError(f"{args.output} is a file; the upscales of a folder go to a folder")
+        if not folder and not is_image(args.input) and is_image(args.output):
             raise ValueError(f"{args.output} is an image but {args.input} is not one: write the video to .mp4 or .mkv")
         module = load_module(args.ckpt, args.device)
-        if is_image(args.input):
-            summary = upscale_image(module, args.input, args.output, frames=args.frames, steps=args.steps, s=args.s,
-                                    seed=args.seed, tile=args.tile, tile_overlap=args.tile_overlap,
-                                    token_budget=args.token_budget, prompt=args.prompt, color_fix=args.color_fix,
-                                    precision=args.precision, overwrite=args.overwrite, quality=args.quality)
+        if folder:
+            summary = upscale_folder(module, args.input, args.output, video_ext=args.video_ext, overwrite=args.overwrite,
+                                     video_kw=video_kw, image_kw=image_kw)
+            counts = summary["counts"]
+            print(f"gvr upscale: {counts['done']} done, {counts['skipped']} skipped (already there), "
+                  f"{counts['failed']} failed in {summary['seconds']:.1f} s; summary in "
+                  f"{os.path.join(args.output, SUMMARY)}", file=sys.stderr)
+            for failure in summary["failed"]:
+                print(f"  failed {failure['input']}: {failure['reason']}", file=sys.stderr)
+        elif is_image(args.input):
+            summary = upscale_image(module, args.input, args.output, overwrite=args.overwrite, **image_kw)
         else:
-            summary = upscale_video(module, args.input, args.output, steps=args.steps, s=args.s, chunk=args.chunk,
-                                    overlap=args.overlap, seed=args.seed, crf=args.crf, tile=args.tile,
-                                    tile_overlap=args.tile_overlap, color_fix=args.color_fix, overwrite=args.overwrite,
-                                    max_frames=args.max_frames, token_budget=args.token_budget, prompt=args.prompt,
-                                    precision=args.precision, scene_detect=args.scene_detect == "on",
-                                    scene_threshold=args.scene_threshold, keep_streams=not args.drop_streams)
-    except (VideoError, ValueError, FileNotFoundError, FileExistsError) as err:
+            summary = upscale_video(module, args.input, args.output, overwrite=args.overwrite, **video_kw)
+    except (VideoError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))

@@ -11,6 +11,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.classic import ClassicDegradation
 from gvr.data.degradations.degradation import Degradation
+from gvr.data.errors import DataError, MissingData
 from gvr.data.image_clips import ImageClipDataset, MixedClipDataset, PhotoCamera
 from gvr.data.manifest import read_manifest
 from gvr.data.pair_cache import PairCacheDataset
@@ -98,25 +99,32 @@ class VideoDataModule(L.LightningDataModule):
 
     def _records(self, path: str | None, role: str) -> list[dict]:
         if path is None:
-            raise ValueError(f"data.{role}_manifest is not set")
+            raise DataError(f"data.{role}_manifest is not set")
+        if Path(path).is_dir():
+            raise MissingData(f"{role} manifest {path} is a folder; data.{role}_manifest names a .jsonl file "
+                              f"(`make manifests` writes data/manifests/{role}.jsonl)")
         if not Path(path).is_file():
-            raise FileNotFoundError(f"{role} manifest {path} not found: run `make manifests` (or set data.{role}_manifest)")
+            raise MissingData(f"{role} manifest {path} not found: run `make manifests` (or set data.{role}_manifest)")
         return read_manifest(path)
 
     def _dataset(self, path: str | None, role: str, train: bool, seed: int, **kwargs) -> VideoClipDataset:
         hp = self.hparams
-        return VideoClipDataset(
-            self._records(path, role), hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple,
-            train=train, length=hp.samples_per_epoch, clips_per_video=hp.val_clips_per_video, seed=seed,
-            cache_frames=hp.cache_frames, **kwargs,
-        )
+        records = self._records(path, role)
+        try:
+            return VideoClipDataset(
+                records, hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple,
+                train=train, length=hp.samples_per_epoch, clips_per_video=hp.val_clips_per_video, seed=seed,
+                cache_frames=hp.cache_frames, **kwargs,
+            )
+        except DataError as err:
+            raise DataError(f"{role} manifest {path}: {err}") from err
 
     def _image_dataset(self, path: str | None, role: str, train: bool, seed: int) -> ImageClipDataset:
         hp = self.hparams
         if path is None:
-            raise ValueError(f"data.{role}_images is not set: `make images` writes data/manifests/images_{role}.jsonl")
+            raise DataError(f"data.{role}_images is not set: `make images` writes data/manifests/images_{role}.jsonl")
         if not Path(path).is_file():
-            raise FileNotFoundError(f"photo manifest {path} not found: run `make images` (or set data.{role}_images)")
+            raise MissingData(f"photo manifest {path} not found: run `make images` (or set data.{role}_images)")
         return ImageClipDataset(
             read_manifest(path), hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple, train=train,
             length=hp.samples_per_epoch, clips_per_image=hp.val_clips_per_image, seed=seed,

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gvr.data.degradations.degradation import Degradation
+from gvr.data.errors import DataError
 from gvr.data.video import VideoError, frames_to_tensor, read_video
 from gvr.ops.seeding import generator
 
@@ -62,7 +63,7 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
         self.records = [r for r in records if self._usable(r)]
         if not self.records:
-            raise ValueError(
+            raise DataError(
                 f"no video in the manifest has >= {num_frames} frames and at least {self.hr_size[1]}x{self.hr_size[0]} "
                 f"pixels ({len(records)} listed); lower data.num_frames / data.hr_size or add videos"
             )

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from gvr.data.dataset import item_generator, lr_size_for
 from gvr.data.degradations.degradation import Degradation
+from gvr.data.errors import DataError
 from gvr.data.video import frames_to_tensor
 from gvr.ops.seeding import generator
 
@@ -174,7 +175,7 @@ class ImageClipDataset(Dataset):
                 self.records.append(record)
                 self.sizes.append(size)
         if not self.records:
-            raise ValueError(f"no usable photo in the manifest ({len(records)} listed): each needs at least "
+            raise DataError(f"no usable photo in the manifest ({len(records)} listed): each needs at least "
                              f"{self.hr_size[1]}x{self.hr_size[0]} pixels and must decode")
         self.length = length if train else clips_per_image * len(self.records)
         self.clips_per_image = clips_per_image

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from gvr.data.errors import MissingData
 from gvr.data.video import PathLike, VideoError, probe_video
 from gvr.ops.files import atomic_path
 
@@ -84,7 +85,7 @@ def read_manifest(path: PathLike) -> list[dict]:
         ValueError: a line is not a JSON object with a "path"; the message gives the line number.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"manifest '{path}' does not exist (build one with data_prep/manifest.py)")
+        raise MissingData(f"manifest '{path}' does not exist (build one with data_prep/manifest.py)")
     records = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):

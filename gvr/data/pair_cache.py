@@ -29,6 +29,7 @@ from gvr.codecs.codec import LatentCodec
 from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.degradation import BicubicDownsample, Degradation
 from gvr.data.degradations.model_guided import ModelGuidedDegradation
+from gvr.data.errors import MissingData
 from gvr.data.manifest import read_manifest
 from gvr.ops.config import parse_recipe
 from gvr.ops.files import file_digest
@@ -84,7 +85,7 @@ class PairRecipe:
     def clips(self) -> VideoClipDataset:
         """The HR clips (random crops of the manifest's videos); their ``lr`` is the clean bicubic downsample."""
         if not Path(self.manifest).is_file():
-            raise FileNotFoundError(f"manifest {self.manifest} not found: run `make manifests`")
+            raise MissingData(f"manifest {self.manifest} not found: run `make manifests`")
         return VideoClipDataset(read_manifest(self.manifest), self.num_frames, self.hr_size, self.scale,
                                 BicubicDownsample(), self.size_multiple, train=True, length=self.num_pairs,
                                 seed=self.seed)
@@ -215,7 +216,7 @@ class PairCacheDataset(Dataset):
         self.path = Path(path)
         manifest_path = self.path / "manifest.json"
         if not manifest_path.is_file():
-            raise FileNotFoundError(f"no pair cache at {self.path} (manifest.json missing): run `make pairs`")
+            raise MissingData(f"no pair cache at {self.path} (manifest.json missing): run `make pairs`")
         self.manifest = json.loads(manifest_path.read_text())
         if not self.manifest.get("complete"):
             raise ValueError(f"the pair cache at {self.path} is unfinished: run `make pairs` again to complete it")

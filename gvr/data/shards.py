@@ -26,6 +26,7 @@ from torch.utils.data import Dataset, Sampler
 
 from gvr.data.dataset import item_generator, lr_size_for
 from gvr.data.degradations.degradation import Degradation
+from gvr.data.errors import MissingData
 from gvr.data.video import frames_to_tensor
 from gvr.ops.seeding import generator
 
@@ -46,7 +47,7 @@ def read_index(source: str) -> dict:
     else:
         path = Path(source) / "index.json"
         if not path.is_file():
-            raise FileNotFoundError(f"no shards at {source} (index.json missing): run `make prep SRC=... OUT=...`")
+            raise MissingData(f"no shards at {source} (index.json missing): run `make prep SRC=... OUT=...`")
         index = json.loads(path.read_text())
     if index.get("format") != FORMAT:
         raise ValueError(f"{source} is not a gvr shard folder (format {index.get('format')!r}, expected {FORMAT!r})")
