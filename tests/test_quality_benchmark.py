@@ -78,6 +78,7 @@ def test_benchmark_end_to_end(sources, tiny_vsr_ckpt, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| method | PSNR (dB) | SSIM | VMAF | 4-px grid | E*warp x1e-3 | flicker | s/frame |" in printed
     assert "- 4-px grid of the ground truth itself: " in printed
+    assert "- E*warp x1e-3 of the ground truth itself: " in printed
     for row in ("| bicubic |", "| lanczos |", "| gvr (1 steps, overlap=1) |",
                 "- gvr (1 steps, overlap=1) - bicubic: PSNR"):
         assert row in printed

@@ -49,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
                    help="find hard cuts first and upscale each scene on its own, so no window spans a cut (default on)")
     p.add_argument("--scene-threshold", type=float, default=27.0,
                    help="cut threshold (PySceneDetect ContentDetector: mean HSV change, 0..255; lower finds more cuts)")
+    p.add_argument("--bit-depth", type=int, choices=[8, 10], default=None,
+                   help="output bits per sample (default: 10 for an input of more than 8 bits, else 8)")
     p.add_argument("--drop-streams", action="store_true",
                    help="write the picture only (default: audio, subtitle and data streams are copied unchanged)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                     tile=args.tile, tile_overlap=args.tile_overlap, color_fix=args.color_fix, max_frames=args.max_frames,
                     token_budget=args.token_budget, prompt=args.prompt, precision=args.precision,
                     scene_detect=args.scene_detect == "on", scene_threshold=args.scene_threshold,
-                    keep_streams=not args.drop_streams)
+                    keep_streams=not args.drop_streams, bit_depth=args.bit_depth)
     image_kw = dict(frames=args.frames, steps=args.steps, s=args.s, seed=args.seed, tile=args.tile,
                     tile_overlap=args.tile_overlap, token_budget=args.token_budget, prompt=args.prompt,
                     color_fix=args.color_fix, precision=args.precision, quality=args.quality)

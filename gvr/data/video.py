@@ -4,8 +4,14 @@ Frame ``i`` of a file is its ``i``-th decodable frame in presentation order. Eve
 demux or decode a file is a `VideoError` naming the file; no PyAV exception leaves this module.
 
 Colour: RGB <-> YUV conversions use swscale's accurate rounding and full chroma interpolation
-(the fast default path shifts saturated colours by 2-3 levels). H.264 output is BT.709 limited range
-and tagged as such, so players and this reader agree on its colours.
+(the fast default path shifts saturated colours by 2-3 levels). A frame is read with the matrix and range
+it is tagged with (an untagged one as swscale's default, BT.601 limited range). H.264 output is BT.709
+limited range and tagged as such, so players and this reader agree on its colours; given a source's
+`Colour` (tagged matrix, range, primaries, transfer) the writer converts with and tags those instead.
+
+Bit depth: frames are uint8 RGB, or uint16 RGB (0..65535) for sources of more than 8 bits
+(``depth=16`` in `iter_frames`); `VideoWriter` writes ``bit_depth=10`` as 10-bit H.264 (High 10) or
+10-bit FFV1.
 """
 
 import contextlib
@@ -35,11 +41,41 @@ class VideoError(ValueError):
     """A video file cannot be opened or decoded, or has too few frames; the message names the file."""
 
 
+HDR_TRANSFERS = {int(ColorTrc.SMPTE2084): "PQ (SMPTE ST 2084)", int(ColorTrc.ARIB_STD_B67): "HLG (ARIB STD-B67)"}
+_UNSPECIFIED = 2  # FFmpeg's AVCOL_*_UNSPECIFIED for matrix, primaries and transfer (range: 0)
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How a stream's YUV maps to RGB, as FFmpeg's enums: matrix (AVColorSpace), range (AVColorRange: 1
+    limited, 2 full), primaries (AVColorPrimaries), transfer (AVColorTransferCharacteristic); 2 (range: 0) is
+    unspecified."""
+
+    matrix: int = _UNSPECIFIED
+    range: int = 0
+    primaries: int = _UNSPECIFIED
+    transfer: int = _UNSPECIFIED
+
+    @property
+    def tagged(self) -> bool:
+        return (self.matrix, self.range, self.primaries, self.transfer) != (_UNSPECIFIED, 0, _UNSPECIFIED, _UNSPECIFIED)
+
+    @property
+    def hdr(self) -> str | None:
+        """The HDR transfer's name (PQ, HLG), or None for SDR."""
+        return HDR_TRANSFERS.get(self.transfer)
+
+
+def _colour(frame: av.VideoFrame) -> Colour:
+    return Colour(int(frame.colorspace), int(frame.color_range), int(frame.color_primaries), int(frame.color_trc))
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What `probe_video` finds in a file: its decodable frame count, frame rate and frame size, and (not
     compared) each frame's presentation timestamp in ``time_base`` units (None where a frame has none) and the
-    display rotation (degrees counter-clockwise, as `av.VideoFrame.rotation`) players apply."""
+    display rotation (degrees counter-clockwise, as `av.VideoFrame.rotation`) players apply, the bits per
+    sample of its pixel format and its first frame's `Colour`."""
 
     path: str
     frames: int
@@ -49,6 +85,8 @@ class VideoInfo:
     pts: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
     time_base: Fraction | None = field(default=None, compare=False)
     rotation: int = field(default=0, compare=False)
+    bit_depth: int = field(default=8, compare=False)
+    colour: Colour = field(default_factory=Colour, compare=False)
 
 
 @contextlib.contextmanager
@@ -97,9 +135,21 @@ def _fps(stream: av.VideoStream, path: PathLike) -> float:
     return float(rate)
 
 
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """uint8 (H, W, 3) RGB pixels of a decoded frame."""
-    return frame.to_ndarray(format="rgb24", interpolation=_TO_RGB)
+def _to_rgb(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
+    """RGB pixels (H, W, 3) of a decoded frame: uint8 for ``depth`` 8, uint16 (0..65535) for 16; converted with
+    the frame's tagged matrix and range."""
+    if depth not in (8, 16):
+        raise ValueError(f"depth must be 8 or 16, got {depth}")
+    kw = {"src_color_range": frame.color_range} if int(frame.color_range) else {}
+    return frame.to_ndarray(format="rgb24" if depth == 8 else "rgb48le", interpolation=_TO_RGB, **kw)
+
+
+def _bit_depth(stream: av.VideoStream) -> int:
+    """Bits per sample of a stream's pixel format (8 when unknown)."""
+    try:
+        return max(c.bits for c in av.VideoFormat(stream.codec_context.pix_fmt).components)
+    except (TypeError, ValueError):
+        return 8
 
 
 def probe_video(path: PathLike) -> VideoInfo:
@@ -109,14 +159,15 @@ def probe_video(path: PathLike) -> VideoInfo:
         VideoError: the file is missing, unreadable, corrupt, truncated or holds no decodable frame.
     """
     with _open_video(path) as (container, stream):
-        stamps, rotation = [], 0
+        stamps, rotation, colour = [], 0, Colour()
         for frame in _frames(container, stream, path):
-            rotation = rotation if stamps else int(frame.rotation or 0)
+            if not stamps:
+                rotation, colour = int(frame.rotation or 0), _colour(frame)
             stamps.append(frame.pts)
         frames = len(stamps)
         pts = tuple(stamps) if None not in stamps and list(stamps) == sorted(set(stamps)) else None
         info = VideoInfo(str(path), frames, _fps(stream, path), stream.codec_context.width, stream.codec_context.height,
-                         pts, stream.time_base, rotation)
+                         pts, stream.time_base, rotation, _bit_depth(stream), colour)
     if frames == 0:
         raise VideoError(f"video '{path}' has no decodable frames")
     return info
@@ -203,14 +254,15 @@ def stream_info(path: PathLike) -> tuple[float, int, int, float | None]:
         return _fps(stream, path), stream.codec_context.width, stream.codec_context.height, duration
 
 
-def iter_frames(path: PathLike, chunk: int) -> Iterator[np.ndarray]:
-    """Decode lazily, yielding uint8 RGB arrays (T, H, W, 3) of `chunk` consecutive frames (the last may be shorter)."""
+def iter_frames(path: PathLike, chunk: int, depth: int = 8) -> Iterator[np.ndarray]:
+    """Decode lazily, yielding RGB arrays (T, H, W, 3) of `chunk` consecutive frames (the last may be shorter):
+    uint8, or uint16 with ``depth`` 16 (for sources of more than 8 bits)."""
     if chunk < 1:
         raise ValueError(f"iter_frames('{path}'): chunk must be >= 1, got {chunk}")
     with _open_video(path) as (container, stream):
         batch = []
         for frame in _frames(container, stream, path):
-            batch.append(_to_rgb(frame))
+            batch.append(_to_rgb(frame, depth))
             if len(batch) == chunk:
                 yield np.stack(batch)
                 batch = []
@@ -218,13 +270,30 @@ def iter_frames(path: PathLike, chunk: int) -> Iterator[np.ndarray]:
             yield np.stack(batch)
 
 
+# FFmpeg's AVColorSpace (a stream's matrix tag) -> swscale's matrix for the RGB -> YUV conversion
+_SWS_MATRIX = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.SMPTE170M,
+               7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
+
+
+def _yuv_colour(colour: "Colour | None") -> tuple[int, int, int, int]:
+    """(matrix, range, primaries, transfer) to convert with and tag: a source's where it has a known matrix (the
+    rest of its tags kept, unspecified ones as BT.709 limited), else BT.709 limited range."""
+    if colour is None or colour.matrix not in _SWS_MATRIX:
+        return _AVCOL_SPC_BT709, int(ColorRange.MPEG), int(ColorPrimaries.BT709), int(ColorTrc.BT709)
+    bt709 = int(ColorPrimaries.BT709), int(ColorTrc.BT709)
+    return (colour.matrix, colour.range or int(ColorRange.MPEG),
+            colour.primaries if colour.primaries != _UNSPECIFIED else bt709[0],
+            colour.transfer if colour.transfer != _UNSPECIFIED else bt709[1])
+
+
 class VideoWriter:
-    """Encodes uint8 RGB frames to ``.mp4`` (H.264, libx264) or ``.mkv`` (FFV1, lossless RGB).
+    """Encodes RGB frames to ``.mp4`` (H.264, libx264) or ``.mkv`` (FFV1, lossless RGB), 8 or 10 bits.
 
     Frames go to a hidden ``.<name>.<random>.part`` file beside `path`; `close` (or leaving the
     ``with`` block normally) renames it to `path`, and an exception deletes it, so `path` never
     holds a half-written video. H.264 uses yuv420p when width and height are even and yuv444p (High
-    4:4:4 profile; exact size, but some hardware players refuse it) when either is odd.
+    4:4:4 profile; exact size, but some hardware players refuse it) when either is odd; at 10 bits
+    yuv420p10le / yuv444p10le (High 10 / High 4:4:4), and FFV1 gbrp10le.
 
     Args:
         path: output file, ``.mp4`` or ``.mkv``; missing parent folders are created.
@@ -239,11 +308,15 @@ class VideoWriter:
             so players turn the picture as they turned the source.
         streams_from: a source file whose audio, subtitle and data streams are copied into the output unchanged
             (`gvr.data.streams.remux`); a stream the container cannot hold is left out with a warning.
+        bit_depth: 8 (`write` takes uint8 frames) or 10 (uint16 frames, 0..65535, stored at 10 bits).
+        colour: a source's `Colour`: H.264 converts with its matrix and range and carries its primaries and
+            transfer tags (None, or an untagged or unknown matrix: BT.709 limited range). HDR is refused.
     """
 
     def __init__(
         self, path: PathLike, fps: float | Fraction, width: int, height: int, crf: int = 18, overwrite: bool = False,
         time_base: Fraction | None = None, rotation: int = 0, streams_from: PathLike | None = None,
+        bit_depth: int = 8, colour: Colour | None = None,
     ) -> None:
         self.path = Path(path)
         container_format = _CONTAINERS.get(self.path.suffix.lower())
@@ -253,7 +326,12 @@ class VideoWriter:
             raise ValueError(f"cannot write video '{path}': bad size {width}x{height} or fps {fps}")
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"video '{path}' already exists; pass overwrite=True to replace it")
+        if bit_depth not in (8, 10):
+            raise ValueError(f"cannot write video '{path}': bit_depth must be 8 or 10, got {bit_depth}")
+        if colour is not None and colour.hdr:
+            raise ValueError(f"cannot write video '{path}': HDR ({colour.hdr}) output is not supported")
         self.width, self.height, self.overwrite = width, height, overwrite
+        self.bit_depth, self._dtype = bit_depth, np.dtype(np.uint8 if bit_depth == 8 else np.uint16)
         self.rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001 * 1000)
         self.time_base, self.streams_from, self.format = time_base, streams_from, container_format
         self.frames_written, self.warnings = 0, []
@@ -262,20 +340,22 @@ class VideoWriter:
         self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.part")
         with _av_errors(path, "write"):
             self._container = av.open(str(self._tmp), "w", format=container_format)
+            ten = "10le" if bit_depth == 10 else ""
             if container_format == "mp4":
                 self._stream = self._container.add_stream("libx264", rate=self.rate, options={"crf": str(crf)})
-                self._stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+                self._stream.pix_fmt = ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p") + ten
+                matrix, colour_range, primaries, transfer = _yuv_colour(colour)
                 codec = self._stream.codec_context  # tag the stream with the colours the conversion produces
-                codec.colorspace, codec.color_range = _AVCOL_SPC_BT709, ColorRange.MPEG
-                codec.color_primaries, codec.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+                codec.colorspace, codec.color_range = matrix, colour_range
+                codec.color_primaries, codec.color_trc = primaries, transfer
                 self._reformat = dict(
-                    format=self._stream.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG,
+                    format=self._stream.pix_fmt, dst_colorspace=_SWS_MATRIX[matrix], dst_color_range=colour_range,
                     interpolation=_FROM_RGB,
                 )
             else:
                 self._stream = self._container.add_stream("ffv1", rate=self.rate)
-                self._stream.pix_fmt = "bgr0"  # FFV1 stores 8-bit RGB losslessly in this layout
-                self._reformat = dict(format="bgr0")
+                self._stream.pix_fmt = "gbrp10le" if bit_depth == 10 else "bgr0"  # FFV1's lossless RGB layouts
+                self._reformat = dict(format=self._stream.pix_fmt)
             self._stream.width, self._stream.height = width, height
             if time_base is not None:  # the encoder counts in the source's unit, so its timestamps pass unrounded
                 self._stream.codec_context.time_base = self._stream.time_base = time_base
@@ -283,18 +363,19 @@ class VideoWriter:
                 self._stream.set_display_rotation(rotation)
 
     def write(self, frames: np.ndarray, pts: Sequence[int] | None = None) -> None:
-        """Append uint8 RGB frames of shape (T, height, width, 3), shown at ``pts`` (in ``time_base`` units, rising)
-        when the writer has a ``time_base``, else at ``frames_written / fps``."""
-        if frames.ndim != 4 or frames.dtype != np.uint8 or frames.shape[1:] != (self.height, self.width, 3):
+        """Append RGB frames of shape (T, height, width, 3) (uint8; uint16 at ``bit_depth`` 10), shown at ``pts``
+        (in ``time_base`` units, rising) when the writer has a ``time_base``, else at ``frames_written / fps``."""
+        if frames.ndim != 4 or frames.dtype != self._dtype or frames.shape[1:] != (self.height, self.width, 3):
             raise ValueError(
-                f"video '{self.path}': expected uint8 frames (T, {self.height}, {self.width}, 3), "
+                f"video '{self.path}': expected {self._dtype} frames (T, {self.height}, {self.width}, 3), "
                 f"got {frames.dtype} {frames.shape}"
             )
         if (pts is None) != (self.time_base is None) or (pts is not None and len(pts) != len(frames)):
             raise ValueError(f"video '{self.path}': give one timestamp per frame exactly when the writer has a time_base")
         with _av_errors(self.path, "write"):
             for k, rgb in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24" if self.bit_depth == 8
+                                                   else "rgb48le")
                 frame = frame.reformat(**self._reformat)
                 if pts is None:
                     frame.pts, frame.time_base = self.frames_written, 1 / self.rate
@@ -357,25 +438,34 @@ class VideoWriter:
 def write_video(
     path: PathLike, frames: np.ndarray, fps: float | Fraction, crf: int = 18, overwrite: bool = False
 ) -> None:
-    """Write uint8 RGB frames (T, H, W, 3) to `path` atomically; see `VideoWriter` for formats and arguments."""
+    """Write RGB frames (T, H, W, 3) to `path` atomically, uint8 at 8 bits or uint16 at 10; see `VideoWriter`."""
     if frames.ndim != 4:
         raise ValueError(f"write_video('{path}'): expected frames (T, H, W, 3), got shape {frames.shape}")
-    with VideoWriter(path, fps, frames.shape[2], frames.shape[1], crf, overwrite) as writer:
+    bit_depth = 10 if frames.dtype == np.uint16 else 8
+    with VideoWriter(path, fps, frames.shape[2], frames.shape[1], crf, overwrite, bit_depth=bit_depth) as writer:
         writer.write(frames)
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 RGB frames (T, H, W, 3) -> float32 video (3, T, H, W) in [-1, 1] (``x / 127.5 - 1``)."""
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames_to_tensor: expected uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    x = torch.from_numpy(frames).float() / 127.5 - 1
+    """uint8 RGB frames (T, H, W, 3) -> float32 video (3, T, H, W) in [-1, 1] (``x / 127.5 - 1``); uint16 frames
+    (0..65535) map to the same range (``x / 32767.5 - 1``)."""
+    if frames.dtype not in (np.uint8, np.uint16) or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames_to_tensor: expected uint8 or uint16 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    half = 127.5 if frames.dtype == np.uint8 else 32767.5
+    x = torch.from_numpy(frames.astype(np.int32) if frames.dtype == np.uint16 else frames).float() / half - 1
     return rearrange(x, "t h w c -> c t h w").contiguous()
 
 
-def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
-    """Float video (3, T, H, W) in [-1, 1] -> uint8 RGB frames (T, H, W, 3); clamps, then rounds."""
+def tensor_to_frames(x: torch.Tensor, depth: int = 8) -> np.ndarray:
+    """Float video (3, T, H, W) in [-1, 1] -> RGB frames (T, H, W, 3), uint8 (``depth`` 8) or uint16 (16);
+    clamps, then rounds."""
     if x.ndim != 4 or x.shape[0] != 3:
         raise ValueError(f"tensor_to_frames: expected (3, T, H, W), got {tuple(x.shape)}")
+    if depth not in (8, 16):
+        raise ValueError(f"tensor_to_frames: depth must be 8 or 16, got {depth}")
     pixels = x.detach().float().clamp(-1, 1)  # a new tensor: the steps below work in place on it (1080p clips are large)
-    pixels = pixels.add_(1).mul_(127.5).round_().to(torch.uint8)
-    return rearrange(pixels, "c t h w -> t h w c").cpu().numpy()
+    if depth == 8:
+        pixels = pixels.add_(1).mul_(127.5).round_().to(torch.uint8)
+        return rearrange(pixels, "c t h w -> t h w c").cpu().numpy()
+    pixels = pixels.add_(1).mul_(32767.5).round_().to(torch.int32)  # torch has no uint16 arithmetic on every device
+    return rearrange(pixels, "c t h w -> t h w c").cpu().numpy().astype(np.uint16)

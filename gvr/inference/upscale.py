@@ -97,13 +97,14 @@ def _check_run(module, prompt: str | None, precision: str) -> None:
         raise ValueError("this model takes no text: drop --prompt (train with model.text_encoder to use captions)")
 
 
-def _run(module, lr: np.ndarray, size: tuple[int, int], prompt: str | None, precision: str, **kwargs) -> np.ndarray:
-    """uint8 LR frames ``(T, h, w, 3)`` -> uint8 HR frames ``(T, *size, 3)`` through ``module.upscale_clip``
-    (``kwargs``), under bf16 autocast for ``precision`` "bf16"; converted on the device, so only uint8 leaves it."""
+def _run(module, lr: np.ndarray, size: tuple[int, int], prompt: str | None, precision: str, depth: int = 8,
+         **kwargs) -> np.ndarray:
+    """LR frames ``(T, h, w, 3)`` (uint8 or uint16) -> HR frames ``(T, *size, 3)`` (uint8, or uint16 for ``depth``
+    16) through ``module.upscale_clip`` (``kwargs``), under bf16 autocast for ``precision`` "bf16"."""
     x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
     with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         hr = module.upscale_clip(x, size, captions=None if prompt is None else [prompt], **kwargs)
-    return tensor_to_frames(hr[0])
+    return tensor_to_frames(hr[0], depth)
 
 
 def upscale_video(
@@ -129,6 +130,7 @@ def upscale_video(
     scene_detect: bool = True,
     scene_threshold: float = THRESHOLD,
     keep_streams: bool = True,
+    bit_depth: int | None = None,
 ) -> dict:
     """Upscale ``source`` with ``module`` (a VSRModule) and write an H.264 mp4 (or FFV1 mkv) to ``output``.
 
@@ -151,9 +153,22 @@ def upscale_video(
     the bicubic input (`gvr.ops.colorfix`).
     ``precision`` "bf16" runs the network under bfloat16 autocast (the codec's decode stays float32), "32" in float32.
     ``on_chunk(k, n)`` is called after window ``k`` of the ``n`` planned.
+    ``bit_depth`` 8 or 10 (None: 10 for an input of more than 8 bits, else 8): a 10-bit input is read at 16 bits,
+    the model sees the extra precision and the output keeps it (10-bit H.264 or FFV1). The input's colour tags
+    (matrix, range, primaries, transfer) are carried (`gvr.data.video.Colour`); an HDR input (PQ, HLG) is
+    refused, never tone-mapped behind the user's back.
     """
     _check_run(module, prompt, precision)
+    if bit_depth not in (None, 8, 10):
+        raise ValueError(f"bit_depth must be 8 or 10, got {bit_depth}")
     info = probe_video(source)
+    if info.colour.hdr:
+        raise VideoError(f"{source} is HDR ({info.colour.hdr} transfer): gvr upscale works on SDR video and does not "
+                         f"tone-map behind your back; convert it to SDR BT.709 first (e.g. ffmpeg's zscale + tonemap)")
+    bit_depth = bit_depth or (10 if info.bit_depth > 8 else 8)
+    if info.bit_depth > 8 and bit_depth == 8:
+        log.warning("%s has %d-bit samples; the upscale is written at 8 bits as asked", source, info.bit_depth)
+    depth = 16 if bit_depth == 10 else 8
     if info.frames < MIN_FRAMES:
         raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model; "
                          f"a photo upscales from an image file: {', '.join(IMAGE_FORMATS)})")
@@ -174,15 +189,15 @@ def upscale_video(
     bar = tqdm(total=info.frames, unit="frame", desc=f"upscale x{scale:g}", disable=not progress)
     module.eval()
     timed = info.pts is not None
-    frames = (f for block in iter_frames(source, 32) for f in block)
+    frames = (f for block in iter_frames(source, 32, depth) for f in block)
     written, k = 0, 0
     with VideoWriter(output, info.fps, out_w, out_h, crf=crf, overwrite=overwrite,
                      time_base=info.time_base if timed else None, rotation=info.rotation,
-                     streams_from=source if keep_streams else None) as writer:
+                     streams_from=source if keep_streams else None, bit_depth=bit_depth, colour=info.colour) as writer:
         for lo, hi, _, _, plan in plans:
             blender = ChunkBlender()  # a fresh one per scene: nothing is cross-faded across a cut
             for j, (start, lr) in enumerate(windows(itertools.islice(frames, hi - lo), plan)):
-                hr = _run(module, lr, (out_h, out_w), prompt, precision, steps=steps, s=s, seed=seed,
+                hr = _run(module, lr, (out_h, out_w), prompt, precision, depth, steps=steps, s=s, seed=seed,
                           frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
                 next_start = plan[j + 1][0] if j + 1 < len(plan) else None
                 done = blender.add(start, hr, next_start)
@@ -196,7 +211,7 @@ def upscale_video(
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
             "frames": info.frames, "fps": info.fps, "chunks": total, "chunk": plans[0][2], "tile": tile,
             "scale": scale, "overlap": plans[0][3], "prompt": prompt, "precision": precision,
-            "scenes": [[lo, hi] for lo, hi in ranges], "streams_left_out": list(writer.warnings)}
+            "scenes": [[lo, hi] for lo, hi in ranges], "streams_left_out": list(writer.warnings), "bit_depth": bit_depth}
 
 
 def is_image(path: str | os.PathLike) -> bool:

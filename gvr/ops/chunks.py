@@ -27,7 +27,8 @@ def plan_chunks(frames: int, chunk: int, overlap: int, align: int = 1) -> list[t
 class ChunkBlender:
     """Accumulates overlapping chunk outputs with linear cross-fade weights and releases finished frames.
 
-    ``add(start, frames, next_start)`` takes the HR frames ``(n, H, W, 3)`` (uint8, or float in [0, 255]) of the
+    ``add(start, frames, next_start)`` takes the HR frames ``(n, H, W, 3)`` (uint8, or float in [0, 255]; or
+    uint16, then everything is uint16) of the
     window that begins at ``start``; frames before ``next_start`` (the next window's start, or None at the end)
     can no longer change and are returned as uint8 in order. Only frames that two windows share are held, as
     float weighted sums; a frame that one window alone covers passes straight through (a uint8 frame untouched),
@@ -35,6 +36,7 @@ class ChunkBlender:
     """
 
     def __init__(self) -> None:
+        self.dtype = np.dtype(np.uint8)  # what finished frames come out as: uint16 when given uint16 frames
         self.base = 0  # absolute index of the first frame held
         self.sum: np.ndarray | None = None  # weighted sums of the held (shared) frames
         self.weight: np.ndarray | None = None
@@ -60,9 +62,11 @@ class ChunkBlender:
             return []
         done = self.sum[:k] / self.weight[:k, None, None, None]
         self.sum, self.weight, self.base = self.sum[k:], self.weight[k:], self.base + k
-        return [_to_uint8(done)]
+        return [_to_int(done, self.dtype)]
 
     def add(self, start: int, frames: np.ndarray, next_start: int | None) -> np.ndarray:
+        if frames.dtype == np.uint16:
+            self.dtype = frames.dtype
         n = len(frames)
         end = start + n
         cut = end if next_start is None else min(end, next_start)  # frames before `cut` are finished after this add
@@ -74,13 +78,13 @@ class ChunkBlender:
         out = self._release(start + before if alone > before else cut)
         if alone > before:
             mid = frames[before:alone]
-            out.append(mid if mid.dtype == np.uint8 else _to_uint8(mid))
+            out.append(mid if mid.dtype == self.dtype else _to_int(mid, self.dtype))
         self._accumulate(start + alone, frames[alone:], w[alone:])
         self.prev_end = end
         if len(out) == 1:
             return out[0]
-        return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:]), np.uint8)
+        return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:]), self.dtype)
 
 
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+def _to_int(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return np.clip(np.rint(frames), 0, np.iinfo(dtype).max).astype(dtype)
