@@ -151,6 +151,7 @@ def train(out: Path, name: str, ablation: Ablation, arm_name: str, arm: Arm, see
     if arm.pairs:
         ensure_pairs(arm.pairs)
     argv = ["fit", "--config", arm.config, *overrides, "--seed_everything", str(seed), "--data.seed", str(seed),
+            "--model.seed", str(seed),
             "--trainer.max_steps", str(steps), "--trainer.max_time", "null",
             "--trainer.logger.init_args.save_dir", str(folder.parent), "--trainer.logger.init_args.name", folder.name,
             "--trainer.logger.init_args.version", "0", "--trainer.enable_progress_bar", "false"]

@@ -67,3 +67,22 @@ def test_a_scored_run_is_not_scored_again(tmp_path, monkeypatch):
     ablations.cached_scores(ckpt, sets, 2)  # other sampling steps: scored again
     ablations.cached_scores(ckpt, {"model": sets["model"][:1]}, 2)  # other clips: scored again
     assert len(calls) == 3
+
+
+def test_each_seed_seeds_the_training_noise_and_the_clip_stream_alike(tmp_path, monkeypatch):
+    """Seed 1 must reach model.seed as well as data.seed: Lightning refuses a run whose module and data module
+    log one hyper-parameter (``seed``) with two values (the full degradation run stopped at its second seed)."""
+    ab = ablations.ABLATIONS["degradation"]
+    seen = []
+
+    def fake_fit(argv):
+        seen.append(argv)
+        folder = ablations.run_dir(tmp_path, "degradation", "classic", 1)
+        (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (folder / "checkpoints" / "last.ckpt").write_bytes(b"x")
+
+    monkeypatch.setattr("gvr.lit.cli.lightning_main", fake_fit)
+    ablations.train(tmp_path, "degradation", ab, "classic", ab.arms["classic"], 1, 4, quick=True)
+    argv = seen[0]
+    for flag in ("--seed_everything", "--data.seed", "--model.seed"):
+        assert argv[argv.index(flag) + 1] == "1", flag

@@ -18,6 +18,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", required=True, help="checkpoint written by `gvr fit` (rebuilds model and codec)")
     p.add_argument("--output", "-o", required=True,
                    help="output .mp4 (H.264) or .mkv (FFV1); for a photo an image file; for a folder a folder")
+    p.add_argument("--pipe-format", choices=["nut", "matroska", "y4m"], default="nut",
+                   help="with - as input or output: the stream written (NUT / Matroska: lossless FFV1 plus the input's "
+                        "audio and subtitles; Y4M: raw YUV, video only)")
     p.add_argument("--video-ext", choices=[".mp4", ".mkv"], default=".mp4",
                    help="folder input only: container of the upscaled videos (photos keep their format)")
     p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the checkpoint's sample_steps)")
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
                     tile_overlap=args.tile_overlap, token_budget=args.token_budget, prompt=args.prompt,
                     color_fix=args.color_fix, precision=args.precision, quality=args.quality)
     try:
+        if "-" in (args.input, args.output):  # a pipe on either side: one pass, window by window
+            return _stream(args, video_kw)
         folder = os.path.isdir(args.input)
         if not folder and not os.path.isfile(args.input):  # before the model loads
             raise FileNotFoundError(f"{args.input} does not exist or is not a file or folder")
@@ -96,3 +101,29 @@ def main(argv: list[str] | None = None) -> None:
     except (VideoError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as err:
         sys.exit(f"gvr upscale: error: {err}")
     print(json.dumps(summary))
+
+
+def _stream(args, video_kw: dict) -> None:
+    """``gvr upscale - -o -`` (either side may be a file): `gvr.inference.stream.upscale_stream`; the summary goes
+    to stderr so that stdout carries the video alone."""
+    from gvr.inference.stream import upscale_stream
+    from gvr.inference.upscale import is_image, load_module
+
+    if is_image(args.input) or is_image(args.output):
+        raise ValueError("pipes carry video streams; upscale a photo from and to files")
+    if args.output != "-" and os.path.exists(args.output) and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    if args.input != "-" and not os.path.isfile(args.input):
+        raise FileNotFoundError(f"{args.input} does not exist or is not a file")
+    module = load_module(args.ckpt, args.device)
+    kw = {k: v for k, v in video_kw.items() if k != "crf"}  # the stream is lossless (FFV1) or raw (Y4M)
+    source = sys.stdin.buffer if args.input == "-" else args.input
+    if args.output == "-":
+        summary = upscale_stream(module, source, sys.stdout.buffer, fmt=args.pipe_format, **kw)
+    else:
+        from gvr.ops.files import atomic_path
+
+        with atomic_path(args.output) as tmp:  # a file appears whole, as every gvr output does
+            summary = upscale_stream(module, source, tmp, fmt=args.pipe_format, **kw)
+        summary["output"] = args.output
+    print(json.dumps(summary), file=sys.stderr if args.output == "-" else sys.stdout)

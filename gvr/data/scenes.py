@@ -14,22 +14,35 @@ MIN_SCENE_LEN = 15  # ContentDetector's default: fewest frames between two cuts
 DETECT_WIDTH = 320  # frames shrink to at most this width before detection (speed; cuts are coarse)
 
 
+class CutDetector:
+    """PySceneDetect's ContentDetector fed one uint8 RGB frame at a time: `push` says whether a new scene starts at
+    that frame. It looks at no later frame, so it serves a stream as well as a file."""
+
+    def __init__(self, threshold: float = THRESHOLD, min_scene_len: int = MIN_SCENE_LEN, width: int = DETECT_WIDTH):
+        from scenedetect.detectors import ContentDetector
+
+        self.detector, self.width, self.frames = ContentDetector(threshold=threshold, min_scene_len=min_scene_len), width, 0
+
+    def push(self, rgb: np.ndarray) -> bool:
+        h, w = rgb.shape[:2]
+        if rgb.dtype != np.uint8:
+            rgb = (rgb >> 8).astype(np.uint8)  # 16-bit frames: their top 8 bits are plenty to see a cut
+        if w > self.width:
+            rgb = cv2.resize(rgb, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA)
+        cuts = self.detector.process_frame(self.frames, np.ascontiguousarray(rgb[..., ::-1]))  # it expects BGR
+        self.frames += 1
+        return any(0 < c == self.frames - 1 for c in cuts)
+
+
 def detect_cuts(frames: Iterable[np.ndarray], threshold: float = THRESHOLD, min_scene_len: int = MIN_SCENE_LEN,
                 width: int = DETECT_WIDTH) -> tuple[list[int], int]:
     """Scene cuts (first frame of each new scene) of uint8 RGB frame chunks (T, H, W, 3), and the frame count."""
-    from scenedetect.detectors import ContentDetector
-
-    detector = ContentDetector(threshold=threshold, min_scene_len=min_scene_len)
-    cuts, n = [], 0
+    detector, cuts = CutDetector(threshold, min_scene_len, width), []
     for chunk in frames:
         for rgb in chunk:
-            h, w = rgb.shape[:2]
-            if w > width:
-                rgb = cv2.resize(rgb, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
-            cuts += detector.process_frame(n, np.ascontiguousarray(rgb[..., ::-1]))  # the detector expects BGR
-            n += 1
-    cuts += detector.post_process(n)
-    return sorted({c for c in cuts if 0 < c < n}), n
+            if detector.push(rgb):
+                cuts.append(detector.frames - 1)
+    return cuts, detector.frames
 
 
 def scenes(cuts: Sequence[int], frames: int, min_frames: int = 1) -> list[tuple[int, int]]:

@@ -101,10 +101,13 @@ def _run(module, lr: np.ndarray, size: tuple[int, int], prompt: str | None, prec
          **kwargs) -> np.ndarray:
     """LR frames ``(T, h, w, 3)`` (uint8 or uint16) -> HR frames ``(T, *size, 3)`` (uint8, or uint16 for ``depth``
     16) through ``module.upscale_clip`` (``kwargs``), under bf16 autocast for ``precision`` "bf16"."""
+    n = len(lr)
+    if n < MIN_FRAMES:  # a one-frame scene (a cut on the last frame): a still clip of it, as a photo is
+        lr = np.concatenate([lr, np.repeat(lr[-1:], MIN_FRAMES - n, axis=0)])
     x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
     with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         hr = module.upscale_clip(x, size, captions=None if prompt is None else [prompt], **kwargs)
-    return tensor_to_frames(hr[0], depth)
+    return tensor_to_frames(hr[0], depth)[:n]
 
 
 def upscale_video(
@@ -177,7 +180,7 @@ def upscale_video(
     out_h, out_w = output_size(info.height, info.width, scale)
     tile = tile or auto_tile(module, (out_h, out_w), (info.height, info.width), token_budget)
     cuts = detect_cuts(iter_frames(source, 16), scene_threshold)[0] if scene_detect else []
-    ranges = scenes(cuts, info.frames, MIN_FRAMES)
+    ranges = scenes(cuts, info.frames)
     plans = []
     for lo, hi in ranges:
         n = hi - lo
