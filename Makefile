@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ test-slow: $(BIN)/gvr ## run only the slow tests (DDP, paper-size forward, ...)
 
 benchmark-upscale: $(BIN)/gvr ## s/frame and peak memory of `gvr upscale` (one-step student, teacher at 1-50 steps) and Real-ESRGAN x4plus (if fetched)
 	$(BIN)/python benchmarks/upscale.py
+
+benchmark-io: $(BIN)/gvr ## gvr upscale's whole path (file in, file out) with decode / network / encode in series and overlapped
+	$(BIN)/python benchmarks/io_overlap.py
 
 benchmark-gpu: $(BIN)/gvr ## frames/s of one-step upscaling to 1080p on a CUDA GPU: tiny student and teacher, 1b preset on the Wan VAE
 	$(BIN)/python benchmarks/gpu.py --whole

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-MEASURES = ("sharpness", "luma", "dark", "bright", "motion", "short_side", "frames", "duration", "quality")
+MEASURES = ("sharpness", "luma", "dark", "bright", "motion", "motion_peak", "short_side", "frames", "duration", "quality")
 
 
 class FilterRecipe:
@@ -25,7 +25,10 @@ class FilterRecipe:
         min_luma: drop as ``dark`` below this mean luma (0..255).
         max_dark: drop as ``dark`` when more than this fraction of pixels is near black.
         max_bright: drop as ``bright`` when more than this fraction of pixels is near white.
-        min_motion: drop as ``static`` below this mean optical flow (pixels per frame).
+        min_motion: drop as ``static`` below this mean optical flow (pixels per frame). Off by default: a steady
+            shot of a small moving subject (a hand moving an object, 2% of the frame) has a mean near 0.15.
+        min_motion_peak: drop as ``static`` when even the fastest-moving 1% of the frame moves less than this
+            (pixels per frame): nothing moves (a still, a static shot with sensor noise: about 0.1).
         max_motion: drop as ``shaky`` above this mean optical flow.
         min_short_side: drop as ``small`` when the frame's short side is below this (pixels).
         min_frames: drop as ``short`` below this many frames.
@@ -39,7 +42,8 @@ class FilterRecipe:
         min_luma: float | None = 30.0,
         max_dark: float | None = 0.5,
         max_bright: float | None = 0.5,
-        min_motion: float | None = 0.15,
+        min_motion: float | None = None,
+        min_motion_peak: float | None = 0.5,
         max_motion: float | None = None,
         min_short_side: int | None = 256,
         min_frames: int | None = 17,
@@ -48,6 +52,7 @@ class FilterRecipe:
     ):
         self.min_sharpness, self.min_luma, self.max_dark, self.max_bright = min_sharpness, min_luma, max_dark, max_bright
         self.min_motion, self.max_motion, self.min_short_side = min_motion, max_motion, min_short_side
+        self.min_motion_peak = min_motion_peak
         self.min_frames, self.min_duration, self.min_quality = min_frames, min_duration, min_quality
 
     def tests(self) -> list[tuple[str, str, str, float]]:
@@ -61,6 +66,7 @@ class FilterRecipe:
             ("bright", "bright", "max", self.max_bright),
             ("blurry", "sharpness", "min", self.min_sharpness),
             ("static", "motion", "min", self.min_motion),
+            ("static", "motion_peak", "min", self.min_motion_peak),
             ("shaky", "motion", "max", self.max_motion),
             ("low_quality", "quality", "min", self.min_quality),
         ]
@@ -77,6 +83,16 @@ def reasons(clip: dict, recipe: FilterRecipe) -> list[str]:
         if (side == "min" and value < bound) or (side == "max" and value > bound):
             if reason not in out:
                 out.append(reason)
+    return out
+
+
+def explain(clip: dict, recipe: FilterRecipe) -> list[str]:
+    """Each failed test of ``clip`` as ``"reason: measure value < min bound"`` (or ``> max``), in `reasons` order."""
+    out = []
+    for reason, measure, side, bound in recipe.tests():
+        value = clip.get(measure)
+        if value is not None and ((side == "min" and value < bound) or (side == "max" and value > bound)):
+            out.append(f"{reason}: {measure} {value:.3g} {'<' if side == 'min' else '>'} {side} {bound:g}")
     return out
 
 

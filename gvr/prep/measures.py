@@ -5,7 +5,8 @@
   resolutions; blur detectors commonly flag values below ~100 at this scale).
 - ``luma``: mean BT.709 luma (0..255); ``dark`` / ``bright``: fraction of pixels with luma <= 16 / >= 235.
 - ``motion``: mean optical-flow magnitude (OpenCV DIS) between sampled pairs of consecutive frames, in
-  pixels per frame at ``motion_size`` pixels on the short side.
+  pixels per frame at ``motion_size`` pixels on the short side; ``motion_peak``: its 99th percentile (how fast
+  the fastest-moving 1% of the frame moves), which a small subject moving in a steady shot keeps high.
 - ``short_side`` and ``duration`` (seconds) from the clip's record.
 - ``quality``: a learned no-reference score (MUSIQ through :mod:`gvr.metrics.iqa`, about 0..100) when its
   weights are found; otherwise absent, with one logged message.
@@ -71,11 +72,19 @@ def sharpness(gray: np.ndarray) -> float:
     return float(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F).var())
 
 
+PEAK_PERCENTILE = 99  # motion_peak: how fast the fastest-moving 1% of the frame moves
+
+
 def flow_magnitude(a: np.ndarray, b: np.ndarray) -> float:
     """Mean DIS optical-flow magnitude (pixels) from grey uint8 image ``a`` to ``b``."""
+    return flow_stats(a, b)[0]
+
+
+def flow_stats(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean and `PEAK_PERCENTILE`-th percentile of the DIS optical-flow magnitude (pixels) from ``a`` to ``b``."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-    flow = dis.calc(a, b, None)
-    return float(np.linalg.norm(flow, axis=-1).mean())
+    magnitude = np.linalg.norm(dis.calc(a, b, None), axis=-1)
+    return float(magnitude.mean()), float(np.percentile(magnitude, PEAK_PERCENTILE))
 
 
 def sample_positions(frames: int, samples: int) -> list[int]:
@@ -116,9 +125,10 @@ def measure_frames(frames: dict[int, np.ndarray], positions: list[int], recipe: 
         def grey(i: int) -> np.ndarray:
             return shrink(luma(frames[i]).round().astype(np.uint8), recipe.motion_size)
 
-        stats["motion"] = float(np.mean([flow_magnitude(grey(i), grey(i + 1)) for i in pairs]))
+        flows = np.array([flow_stats(grey(i), grey(i + 1)) for i in pairs])
+        stats["motion"], stats["motion_peak"] = float(flows[:, 0].mean()), float(flows[:, 1].mean())
     else:
-        stats["motion"] = 0.0
+        stats["motion"] = stats["motion_peak"] = 0.0
     return stats
 
 

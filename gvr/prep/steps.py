@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from gvr.prep.filters import FilterRecipe, Histograms, reasons, summary_table
+from gvr.prep.filters import FilterRecipe, Histograms, explain, reasons, summary_table
 from gvr.prep.jobs import atomic_writer, check_recipe, count_lines, digest, file_sha256, read_jsonl, run_journal
 from gvr.prep.measures import MeasureRecipe, measure_clip
 from gvr.prep.scenes import ScanRecipe, list_videos, scan_video
@@ -124,21 +124,28 @@ def run_filter(out: Path, prep: PrepConfig, plots: bool = True) -> str:
     total = kept = 0
     why: Counter = Counter()
     unreadable: Counter = Counter()
+    dropped: list[str] = []  # one line per dropped clip: which measure, which value, which bound
     with atomic_writer(out / "kept.jsonl") as keep, atomic_writer(out / "dropped.jsonl") as drop:
         for clip in read_jsonl(measured):
             total += 1
             hist.add(clip)
             found = [clip["error"]] if "error" in clip else reasons(clip, prep.filter)
             if found:
-                drop.write(json.dumps({**clip, "reason": found[0], "reasons": found}) + "\n")
+                detail = [clip["error"]] if "error" in clip else explain(clip, prep.filter)
+                drop.write(json.dumps({**clip, "reason": found[0], "reasons": found, "why": detail}) + "\n")
                 why.update(found[:1])
+                dropped.append(f"{clip.get('video', clip.get('path'))} [{clip.get('start', 0)}+{clip.get('frames', '?')}]: "
+                               + "; ".join(detail))
             else:
                 keep.write(json.dumps(clip) + "\n")
                 kept += 1
         for entry in read_jsonl(out / "unreadable.jsonl"):
             drop.write(json.dumps({**entry, "reasons": [entry["reason"]]}) + "\n")
             unreadable[entry["reason"]] += 1
+            dropped.append(f"{entry.get('path')}: {entry['reason']} ({entry.get('detail', 'unreadable')})")
     table = summary_table(total, kept, why, unreadable) + "\n\n" + hist.table(prep.filter)
+    if dropped:
+        table += "\n\ndropped (measure value against its bound):\n" + "\n".join(f"  {line}" for line in dropped)
     with atomic_writer(out / "summary.txt") as f:
         f.write(table + "\n")
     if plots:
