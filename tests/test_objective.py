@@ -28,6 +28,26 @@ def test_loss_is_zero_for_the_true_velocity_and_the_mse_of_a_wrong_one():
     assert flow.loss(zero, z0, c, None, draw).item() == pytest.approx((draw.eps - z0).square().mean().item(), rel=1e-6)
 
 
+def test_the_temporal_term_is_the_mean_square_of_the_frame_to_frame_change_of_the_error():
+    z0, c = torch.randn(2, 4, 3, 5, 5), torch.randn(2, 4, 3, 5, 5)
+    plain, temporal = FlowObjective(s_range=(0.0, 0.0)), FlowObjective(s_range=(0.0, 0.0), temporal_weight=0.5)
+    draw = plain.draw(z0, c, torch.Generator().manual_seed(0))
+    offsets = torch.tensor([0.0, 1.0, 3.0]).view(1, 1, 3, 1, 1)  # the error grows 1 then 2 between frames
+    net = lambda x, t, c_s, s: draw.eps - z0 + offsets  # noqa: E731
+    assert plain.loss(net, z0, c, None, draw).item() == pytest.approx((offsets**2).mean().item())
+    by_hand = (offsets**2).mean().item() + 0.5 * (1.0**2 + 2.0**2) / 2
+    assert temporal.loss(net, z0, c, None, draw).item() == pytest.approx(by_hand, rel=1e-6)
+    steady = lambda x, t, c_s, s: draw.eps - z0 + 2.0  # noqa: E731 - one error in every frame: no temporal cost
+    assert temporal.loss(steady, z0, c, None, draw).item() == pytest.approx(plain.loss(steady, z0, c, None, draw).item())
+    single = FlowObjective(s_range=(0.0, 0.0), temporal_weight=1.0)  # one frame: nothing to compare
+    z1, c1 = z0[:, :, :1], c[:, :, :1]
+    d1 = single.draw(z1, c1, torch.Generator().manual_seed(0))
+    assert single.loss(lambda x, t, c_s, s: torch.zeros_like(x), z1, c1, None, d1).item() == pytest.approx(
+        (d1.eps - z1).square().mean().item(), rel=1e-6)
+    with pytest.raises(ValueError, match="temporal_weight"):
+        FlowObjective(temporal_weight=-1.0)
+
+
 def test_path_loss_sees_the_straight_path_point():
     z0, x1, t = torch.randn(2, 3, 1, 4, 4), torch.randn(2, 3, 1, 4, 4), torch.tensor([0.25, 0.75])
     seen = {}

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from gvr.flow.euler import euler_timesteps, sample_euler
-from gvr.flow.path import augment_condition, flow_matching_loss, interpolate, velocity_from_data
+from gvr.flow.path import augment_condition, flow_matching_loss, interpolate, velocity_from_data, velocity_target
 from gvr.flow.source import FlowSource
 from gvr.flow.timesteps import TimestepSampler, UniformTimesteps
 
@@ -43,6 +43,10 @@ class FlowObjective:
         s_inference: the one fixed ``s`` of sampling.
         sample_steps: Euler steps of sampling.
         sample_shift: time shift of the sampling schedule (1: uniform steps).
+        temporal_weight: weight of a temporal term added to the loss: the mean square of the frame-to-frame
+            change of the velocity error, ``mean((d/dT (v - u))^2)`` over consecutive latent frames (0: off).
+            It asks the error of frame t+1 to be that of frame t (no flicker of the added detail); the
+            per-frame term alone lets it change freely between frames.
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class FlowObjective:
         s_inference: float = 0.45,
         sample_steps: int = 50,
         sample_shift: float = 1.0,
+        temporal_weight: float = 0.0,
     ):
         if prediction not in ("velocity", "data"):
             raise ValueError(f"prediction must be 'velocity' or 'data', got {prediction!r}")
@@ -63,6 +68,9 @@ class FlowObjective:
         self.source = source if source is not None else FlowSource()
         self.prediction, self.s_range, self.s_inference = prediction, tuple(s_range), s_inference
         self.sample_steps, self.sample_shift = sample_steps, sample_shift
+        if temporal_weight < 0:
+            raise ValueError(f"temporal_weight must be >= 0, got {temporal_weight}")
+        self.temporal_weight = temporal_weight
 
     # ---- one network call ---------------------------------------------------------------------------
 
@@ -94,7 +102,12 @@ class FlowObjective:
         """Flow-matching loss of ``net(x_t, t, c_s, s, *text)`` on the path from ``z0`` to ``x1`` at ``draw``."""
         x1 = self.source.start(anchor, draw.eps)
         c_s = augment_condition(c, draw.s, draw.cond_noise)
-        return path_loss(lambda x, t: self.velocity(net, x, anchor, t, c_s, draw.s, *text), z0, x1, draw.t)
+        v = self.velocity(net, interpolate(z0, x1, draw.t), anchor, draw.t, c_s, draw.s, *text)
+        loss = flow_matching_loss(v, z0, x1)
+        if self.temporal_weight and z0.shape[2] > 1:  # (b, c, T, h, w): the change of the error between frames
+            error = v.float() - velocity_target(z0, x1).float()
+            loss = loss + self.temporal_weight * error.diff(dim=2).pow(2).mean()
+        return loss
 
     # ---- sampling -----------------------------------------------------------------------------------
 

@@ -83,6 +83,8 @@ class VSRModule(CodecFlowModule):
         s_inference: the one fixed condition noise level used at inference.
         sample_steps: Euler steps at inference (paper: 50).
         sample_shift: time shift of the inference schedule (1 = uniform steps).
+        temporal_weight: weight of the objective's temporal term (`gvr.flow.FlowObjective`): the frame-to-frame
+            change of the velocity error, against flicker of the added detail (0: off, the paper's loss).
         val_sample_steps: Euler steps for validation samples (fewer keeps CPU validation fast).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
@@ -122,6 +124,7 @@ class VSRModule(CodecFlowModule):
         s_inference: float = 0.45,
         sample_steps: int = 50,
         sample_shift: float = 1.0,
+        temporal_weight: float = 0.0,
         val_sample_steps: int = 10,
         lr: float = 5e-5,
         weight_decay: float = 0.0,
@@ -141,7 +144,8 @@ class VSRModule(CodecFlowModule):
             raise ValueError("set model.init_from (an earlier VSR stage) or model.init_from_base (a base model), not both")
         self.save_hyperparameters()  # under GVRCLI these are the config dicts: a checkpoint rebuilds everything
         # The objective (path, draws, parametrisation, loss, solve); the network is an argument of each call.
-        self.objective = FlowObjective(timesteps, source, prediction, s_range, s_inference, sample_steps, sample_shift)
+        self.objective = FlowObjective(timesteps, source, prediction, s_range, s_inference, sample_steps, sample_shift,
+                                       temporal_weight)
         want = getattr(backbone, "latent_channels", codec.latent_channels)
         if want != codec.latent_channels:
             raise ValueError(
