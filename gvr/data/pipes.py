@@ -16,7 +16,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from gvr.data.streams import SIDE_TYPES, SideStream, can_hold
-from gvr.data.video import _FROM_RGB, _av_errors
+from gvr.data.video import FROM_RGB, av_errors
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class PipeWriter:
         self.frames_written, self.warnings, self._last_pts = 0, [], None
         container_format = PIPE_FORMATS[fmt]
         rate = Fraction(rate).limit_denominator(1001 * 1000)
-        with _av_errors(self.name, "write"):
+        with av_errors(self.name, "write"):
             self._container = av.open(output if not isinstance(output, (str, os.PathLike)) else os.fspath(output),
                                       "w", format=container_format)
             ten = "10le" if bit_depth == 10 else ""
@@ -57,7 +57,7 @@ class PipeWriter:
                 self._stream = self._container.add_stream("rawvideo", rate=rate)
                 self._stream.pix_fmt = "yuv444p" + ten
                 self._reformat = dict(format=self._stream.pix_fmt, dst_colorspace=Colorspace.ITU709,
-                                      dst_color_range=ColorRange.MPEG, interpolation=_FROM_RGB)
+                                      dst_color_range=ColorRange.MPEG, interpolation=FROM_RGB)
             else:
                 self._stream = self._container.add_stream("ffv1", rate=rate)
                 self._stream.pix_fmt = "gbrp10le" if bit_depth == 10 else "bgr0"
@@ -83,7 +83,7 @@ class PipeWriter:
         if out is None or packet.size == 0:
             return
         packet.stream = out
-        with _av_errors(self.name, "write"):
+        with av_errors(self.name, "write"):
             self._container.mux(packet)
 
     def write(self, frames: np.ndarray, pts: Sequence[int | None] | None = None) -> None:
@@ -91,7 +91,7 @@ class PipeWriter:
         if frames.ndim != 4 or frames.dtype != self._dtype or frames.shape[1:] != (self.height, self.width, 3):
             raise ValueError(f"{self.name}: expected {self._dtype} frames (T, {self.height}, {self.width}, 3), "
                              f"got {frames.dtype} {frames.shape}")
-        with _av_errors(self.name, "write"):
+        with av_errors(self.name, "write"):
             for k, rgb in enumerate(frames):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24" if self.bit_depth == 8
                                                    else "rgb48le").reformat(**self._reformat)
@@ -107,6 +107,6 @@ class PipeWriter:
 
     def close(self) -> None:
         """Flush the encoder and end the stream."""
-        with _av_errors(self.name, "write"):
+        with av_errors(self.name, "write"):
             self._container.mux(self._stream.encode())
             self._container.close()

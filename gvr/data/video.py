@@ -32,7 +32,7 @@ from einops import rearrange
 PathLike = str | os.PathLike[str]
 
 _TO_RGB = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
-_FROM_RGB = Interpolation.BICUBIC | Interpolation.ACCURATE_RND
+FROM_RGB = Interpolation.BICUBIC | Interpolation.ACCURATE_RND
 _AVCOL_SPC_BT709 = 1  # FFmpeg's AVColorSpace value for the stream tag (PyAV has no enum for it)
 _CONTAINERS = {".mp4": "mp4", ".mkv": "matroska"}  # what VideoWriter writes: H.264 / FFV1
 
@@ -66,7 +66,7 @@ class Colour:
         return HDR_TRANSFERS.get(self.transfer)
 
 
-def _colour(frame: av.VideoFrame) -> Colour:
+def frame_colour(frame: av.VideoFrame) -> Colour:
     return Colour(int(frame.colorspace), int(frame.color_range), int(frame.color_primaries), int(frame.color_trc))
 
 
@@ -90,7 +90,7 @@ class VideoInfo:
 
 
 @contextlib.contextmanager
-def _av_errors(path: PathLike, action: str) -> Iterator[None]:
+def av_errors(path: PathLike, action: str) -> Iterator[None]:
     """Turn any PyAV error raised inside the block into a `VideoError` naming `path`."""
     try:
         yield
@@ -105,7 +105,7 @@ def _open_video(path: PathLike) -> Iterator[tuple[av.container.InputContainer, a
         raise VideoError(f"video '{path}' does not exist or is not a file")
     if os.path.getsize(path) == 0:
         raise VideoError(f"video '{path}' is an empty file")
-    with _av_errors(path, "read"), av.open(os.fspath(path)) as container:
+    with av_errors(path, "read"), av.open(os.fspath(path)) as container:
         if not container.streams.video:
             raise VideoError(f"'{path}' has no video stream")
         stream = container.streams.video[0]
@@ -127,7 +127,7 @@ def _frames(container: av.container.InputContainer, stream: av.VideoStream, path
         yield from packet.decode()
 
 
-def _fps(stream: av.VideoStream, path: PathLike) -> float:
+def stream_fps(stream: av.VideoStream, path: PathLike) -> float:
     """The stream's average frame rate."""
     rate = stream.average_rate or stream.guessed_rate
     if not rate:
@@ -135,7 +135,7 @@ def _fps(stream: av.VideoStream, path: PathLike) -> float:
     return float(rate)
 
 
-def _to_rgb(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
+def frame_to_rgb(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
     """RGB pixels (H, W, 3) of a decoded frame: uint8 for ``depth`` 8, uint16 (0..65535) for 16; converted with
     the frame's tagged matrix and range."""
     if depth not in (8, 16):
@@ -144,7 +144,7 @@ def _to_rgb(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
     return frame.to_ndarray(format="rgb24" if depth == 8 else "rgb48le", interpolation=_TO_RGB, **kw)
 
 
-def _bit_depth(stream: av.VideoStream) -> int:
+def stream_bit_depth(stream: av.VideoStream) -> int:
     """Bits per sample of a stream's pixel format (8 when unknown)."""
     try:
         return max(c.bits for c in av.VideoFormat(stream.codec_context.pix_fmt).components)
@@ -162,12 +162,12 @@ def probe_video(path: PathLike) -> VideoInfo:
         stamps, rotation, colour = [], 0, Colour()
         for frame in _frames(container, stream, path):
             if not stamps:
-                rotation, colour = int(frame.rotation or 0), _colour(frame)
+                rotation, colour = int(frame.rotation or 0), frame_colour(frame)
             stamps.append(frame.pts)
         frames = len(stamps)
         pts = tuple(stamps) if None not in stamps and list(stamps) == sorted(set(stamps)) else None
-        info = VideoInfo(str(path), frames, _fps(stream, path), stream.codec_context.width, stream.codec_context.height,
-                         pts, stream.time_base, rotation, _bit_depth(stream), colour)
+        info = VideoInfo(str(path), frames, stream_fps(stream, path), stream.codec_context.width, stream.codec_context.height,
+                         pts, stream.time_base, rotation, stream_bit_depth(stream), colour)
     if frames == 0:
         raise VideoError(f"video '{path}' has no decodable frames")
     return info
@@ -193,10 +193,10 @@ def _read_from_start(path: PathLike, start: int, num_frames: int | None) -> tupl
     stop = None if num_frames is None else start + num_frames
     kept, count = [], 0
     with _open_video(path) as (container, stream):
-        fps = _fps(stream, path)
+        fps = stream_fps(stream, path)
         for count, frame in enumerate(_frames(container, stream, path), 1):
             if count > start:
-                kept.append(_to_rgb(frame))
+                kept.append(frame_to_rgb(frame))
             if count == stop:
                 break
     if len(kept) < (num_frames or 1):
@@ -230,10 +230,10 @@ def _read_seeking(path: PathLike, start: int, num_frames: int | None) -> tuple[n
         for frame in _frames(container, stream, path):
             if frame.pts is None or frame.pts >= wanted[0]:
                 got.append(frame.pts)
-                kept.append(_to_rgb(frame))
+                kept.append(frame_to_rgb(frame))
             if len(got) == len(wanted):
                 break
-        return (np.stack(kept), _fps(stream, path)) if got == wanted else None
+        return (np.stack(kept), stream_fps(stream, path)) if got == wanted else None
 
 
 def stream_info(path: PathLike) -> tuple[float, int, int, float | None]:
@@ -251,7 +251,7 @@ def stream_info(path: PathLike) -> tuple[float, int, int, float | None]:
             duration = float(stream.duration * stream.time_base)
         elif container.duration is not None and len(container.streams) == 1:
             duration = container.duration / av.time_base
-        return _fps(stream, path), stream.codec_context.width, stream.codec_context.height, duration
+        return stream_fps(stream, path), stream.codec_context.width, stream.codec_context.height, duration
 
 
 def iter_frames(path: PathLike, chunk: int, depth: int = 8) -> Iterator[np.ndarray]:
@@ -262,7 +262,7 @@ def iter_frames(path: PathLike, chunk: int, depth: int = 8) -> Iterator[np.ndarr
     with _open_video(path) as (container, stream):
         batch = []
         for frame in _frames(container, stream, path):
-            batch.append(_to_rgb(frame, depth))
+            batch.append(frame_to_rgb(frame, depth))
             if len(batch) == chunk:
                 yield np.stack(batch)
                 batch = []
@@ -338,7 +338,7 @@ class VideoWriter:
         self._last_pts: int | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.part")
-        with _av_errors(path, "write"):
+        with av_errors(path, "write"):
             self._container = av.open(str(self._tmp), "w", format=container_format)
             ten = "10le" if bit_depth == 10 else ""
             if container_format == "mp4":
@@ -350,7 +350,7 @@ class VideoWriter:
                 codec.color_primaries, codec.color_trc = primaries, transfer
                 self._reformat = dict(
                     format=self._stream.pix_fmt, dst_colorspace=_SWS_MATRIX[matrix], dst_color_range=colour_range,
-                    interpolation=_FROM_RGB,
+                    interpolation=FROM_RGB,
                 )
             else:
                 self._stream = self._container.add_stream("ffv1", rate=self.rate)
@@ -372,7 +372,7 @@ class VideoWriter:
             )
         if (pts is None) != (self.time_base is None) or (pts is not None and len(pts) != len(frames)):
             raise ValueError(f"video '{self.path}': give one timestamp per frame exactly when the writer has a time_base")
-        with _av_errors(self.path, "write"):
+        with av_errors(self.path, "write"):
             for k, rgb in enumerate(frames):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24" if self.bit_depth == 8
                                                    else "rgb48le")
@@ -392,7 +392,7 @@ class VideoWriter:
         try:
             if self.frames_written == 0:
                 raise VideoError(f"video '{self.path}': no frames were written")
-            with _av_errors(self.path, "write"):
+            with av_errors(self.path, "write"):
                 self._container.mux(self._stream.encode())
                 self._container.close()
                 if self.streams_from is not None:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from gvr.data.pipes import PipeWriter
 from gvr.data.scenes import THRESHOLD, CutDetector
-from gvr.data.video import VideoError, _av_errors, _bit_depth, _colour, _fps, _to_rgb
+from gvr.data.video import VideoError, av_errors, frame_colour, frame_to_rgb, stream_bit_depth, stream_fps
 from gvr.inference.upscale import _check_run, _run, auto_chunk, auto_overlap, auto_tile
 from gvr.ops.chunks import ChunkBlender
 from gvr.ops.resize import output_size
@@ -94,7 +94,7 @@ def upscale_stream(
     _check_run(module, prompt, precision)
     began = time.perf_counter()
     name = getattr(source, "name", str(source))
-    with _av_errors(name, "read"):
+    with av_errors(name, "read"):
         container = av.open(source if not isinstance(source, (str, os.PathLike)) else os.fspath(source))
     try:
         if not container.streams.video:
@@ -102,7 +102,7 @@ def upscale_stream(
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"
         width, height = vstream.codec_context.width, vstream.codec_context.height
-        in_depth = _bit_depth(vstream)
+        in_depth = stream_bit_depth(vstream)
         bit_depth = bit_depth or (10 if in_depth > 8 else 8)
         depth = 16 if bit_depth == 10 else 8
         scale = float(module.hparams.scale)
@@ -112,22 +112,22 @@ def upscale_stream(
         chunk = chunk or auto_chunk(module, max_frames if extends else STREAM_MAX_FRAMES, max_frames, (out_h, out_w))
         overlap = min(auto_overlap(chunk) if overlap is None else overlap, chunk - 1)
         side = [s for s in container.streams if s.type in ("audio", "subtitle", "data")] if keep_streams else []
-        rate = Fraction(_fps(vstream, name)).limit_denominator(1001 * 1000)
+        rate = Fraction(stream_fps(vstream, name)).limit_denominator(1001 * 1000)
         writer = PipeWriter(output, fmt, out_w, out_h, rate, vstream.time_base, bit_depth, side)
         detector = CutDetector(scene_threshold) if scene_detect else None
         count = {"frames": 0, "cuts": []}
 
         def frames() -> Iterator[tuple[np.ndarray, int | None, bool]]:
-            with _av_errors(name, "read"):
+            with av_errors(name, "read"):
                 for packet in container.demux(vstream, *side):
                     if packet.stream is not vstream:
                         writer.mux_side(packet)
                         continue
                     for frame in packet.decode():
-                        if count["frames"] == 0 and _colour(frame).hdr:
-                            raise VideoError(f"'{name}' is HDR ({_colour(frame).hdr} transfer): gvr upscale works "
+                        if count["frames"] == 0 and frame_colour(frame).hdr:
+                            raise VideoError(f"'{name}' is HDR ({frame_colour(frame).hdr} transfer): gvr upscale works "
                                              f"on SDR video and does not tone-map behind your back")
-                        rgb = _to_rgb(frame, depth)
+                        rgb = frame_to_rgb(frame, depth)
                         cut = detector.push(rgb) if detector is not None else False
                         if cut:
                             count["cuts"].append(count["frames"])
