@@ -111,6 +111,27 @@ ABLATIONS: dict[str, Ablation] = {
 }
 
 
+def arm_gflops(arm: Arm) -> float | None:
+    """Analytic GFLOPs of one forward of the arm's backbone on its config's training clip (`gvr.models.flops`,
+    as `gvr flops` counts them), for an arm that sets ``temporal_op``; None for any other arm."""
+    if "--model.backbone.init_args.temporal_op" not in arm.overrides:
+        return None
+    from gvr.codecs.codec import LatentCodec
+    from gvr.commands.flops import from_config, instantiate
+    from gvr.models.attention import AttentionOp
+    from gvr.models.flops import latent_grid, model_flops, simple_gvr_args
+
+    args, codec_spec, data = from_config(arm.config)
+    spec = json.loads(arm.overrides[arm.overrides.index("--model.backbone.init_args.temporal_op") + 1])
+    args = simple_gvr_args(None, **{**args, "temporal_op": instantiate(AttentionOp, spec)})
+    codec = instantiate(LatentCodec, codec_spec)
+    frames, (height, width), scale = data["num_frames"], data["hr_size"], float(data.get("scale", 2.5))
+    latent = latent_grid(frames, height, width, codec.spatial_factor, codec.temporal_factor)
+    lr_hw = latent_grid(frames, round(height / scale), round(width / scale), codec.spatial_factor,
+                        codec.temporal_factor)[1:]
+    return sum(model_flops(args, latent, lr_hw).values()) / 1e9
+
+
 def run_dir(out: Path, ablation: str, arm: str, seed: int) -> Path:
     return out / "runs" / ablation / arm.replace(" ", "_").replace("/", "_") / f"s{seed}"
 
@@ -218,7 +239,9 @@ def run_ablation(name: str, out: Path, args) -> dict:
     arms = {arm: summarise_arm(per_arm[judged_on][arm], args.seeds) for arm in ablation.arms}
     other = {v: {arm: summarise_arm(per_arm[v][arm], args.seeds) for arm in ablation.arms}
              for v in sets if v != judged_on}
-    return ablation_result(arms, ablation.claims, args.quick, paper=ablation.paper, regime=ablation.regime,
+    flops = {arm: arm_gflops(spec) for arm, spec in ablation.arms.items()}
+    extra = {} if all(v is None for v in flops.values()) else {"gflops": flops}
+    return ablation_result(arms, ablation.claims, args.quick, paper=ablation.paper, regime=ablation.regime, **extra,
                            test_set=f"{args.testset} ({judged_on} LR; {len(sets[judged_on])} clips)",
                            steps=steps, sample_steps=sample_steps, other_sets=other,
                            seconds=time.perf_counter() - start)

@@ -86,3 +86,15 @@ def test_each_seed_seeds_the_training_noise_and_the_clip_stream_alike(tmp_path, 
     argv = seen[0]
     for flag in ("--seed_everything", "--data.seed", "--model.seed"):
         assert argv[argv.index(flag) + 1] == "1", flag
+
+
+def test_attention_arms_carry_their_analytic_gflops_and_the_table_prints_them():
+    from gvr.analysis.ablations import ablation_result, format_markdown, summarise_arm
+
+    arms = ablations.ABLATIONS["attention"].arms
+    flops = {name: ablations.arm_gflops(arm) for name, arm in arms.items()}
+    assert flops["sparse local"] < flops["swin"] < flops["full"] and flops["temporal units"] < flops["full"]
+    assert ablations.arm_gflops(ablations.ABLATIONS["degradation"].arms["classic"]) is None
+    result = ablation_result({n: summarise_arm({"vmaf": [50.0]}, [0]) for n in arms}, [], gflops=flops)
+    table = format_markdown({"ablations": {"attention": result}})
+    assert f"full {flops['full']:.2f}" in table and "GFLOPs of one forward on a training clip" in table

@@ -118,6 +118,9 @@ def format_markdown(results: Mapping) -> str:
         for key in ("regime", "test_set", "paper"):
             if ab.get(key):
                 lines.append(f"- {key.replace('_', ' ')}: {ab[key]}")
+        if ab.get("gflops"):  # analytic, the same for every seed
+            lines.append("- GFLOPs of one forward on a training clip: " + ", ".join(
+                f"{arm} {value:.2f}" for arm, value in ab["gflops"].items() if value is not None))
         lines += ["", "| arm | seeds | " + " | ".join(LABELS[m] for m in metrics) + " |",
                   "|---|---|" + "---|" * len(metrics)]
         for arm_name, arm in arms.items():
