@@ -77,3 +77,36 @@ def test_bad_arguments_are_refused():
         FlowObjective(prediction="noise")
     with pytest.raises(ValueError, match="s_range"):
         FlowObjective(s_range=(0.6, 0.3))
+
+
+def test_the_motion_compensated_term_is_zero_for_an_error_that_moves_with_a_pan():
+    """A pan of 2 HR pixels a frame (1 latent cell at factor 2): an error that moves with the content costs
+    nothing along the flow and a lot at one screen position; one that stays put is the other way round."""
+    import cv2
+    import numpy as np
+
+    from gvr.flow.objective import temporal_change
+    from gvr.lit.motion import latent_motion
+
+    rng = np.random.default_rng(0)
+    scene = cv2.GaussianBlur(rng.random((40, 80, 3)).astype(np.float32), (0, 0), 2)
+    scene = (scene - scene.min()) / (scene.max() - scene.min()) * 1.6 - 0.8
+    hr = torch.from_numpy(np.stack([scene[:, 2 * k : 2 * k + 48] for k in range(3)])).permute(3, 0, 1, 2)[None]
+    grid, mask = latent_motion(hr.float(), spatial_factor=2)  # latent grid 20 x 24
+    assert grid.shape == (2, 20, 24, 2) and mask.shape == (1, 1, 2, 20, 24)
+    assert mask[..., 2:-2, 4:-2].all() and not mask[..., :1].any()  # what left the view at the left edge is masked
+    wide = torch.randn(1, 4, 1, 20, 40, generator=torch.Generator().manual_seed(0))
+    moving = torch.cat([wide[..., k : k + 24] for k in range(3)], dim=2)  # (1, 4, 3, 20, 24): moves with the pan
+    steady = wide[..., :24].expand(-1, -1, 3, -1, -1)
+    assert temporal_change(moving, (grid, mask)).item() < 0.05 * temporal_change(moving).item()
+    assert temporal_change(steady).item() == 0.0 and temporal_change(steady, (grid, mask)).item() > 0.5
+
+
+def test_vsr_module_refuses_an_unknown_temporal_motion():
+    from gvr.codecs import PatchCodec
+    from gvr.lit.vsr_module import VSRModule
+    from gvr.models import SimpleGVR
+
+    backbone = SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8)
+    with pytest.raises(ValueError, match="temporal_motion"):
+        VSRModule(backbone, PatchCodec(spatial_factor=2), temporal_motion="warp")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor
 
 from gvr.flow.euler import euler_timesteps, sample_euler
@@ -44,9 +46,10 @@ class FlowObjective:
         sample_steps: Euler steps of sampling.
         sample_shift: time shift of the sampling schedule (1: uniform steps).
         temporal_weight: weight of a temporal term added to the loss: the mean square of the frame-to-frame
-            change of the velocity error, ``mean((d/dT (v - u))^2)`` over consecutive latent frames (0: off).
-            It asks the error of frame t+1 to be that of frame t (no flicker of the added detail); the
-            per-frame term alone lets it change freely between frames.
+            change of the velocity error ``e = v - u`` over consecutive latent frames (0: off). It asks the
+            error of frame t+1 to be that of frame t (no flicker of the added detail); the per-frame term
+            alone lets it change freely between frames. Without ``motion`` (see `loss`) the change is taken at
+            one screen position, ``e[t+1] - e[t]``; with it, along the ground truth's motion.
     """
 
     def __init__(
@@ -98,15 +101,19 @@ class FlowObjective:
         eps = torch.randn(z0.shape, generator=g, device=dev)
         return FlowDraw(t, s, eps, torch.randn(c.shape, generator=g, device=dev))
 
-    def loss(self, net: Callable, z0: Tensor, c: Tensor, anchor: Tensor | None, draw: FlowDraw, text: tuple = ()) -> Tensor:
-        """Flow-matching loss of ``net(x_t, t, c_s, s, *text)`` on the path from ``z0`` to ``x1`` at ``draw``."""
+    def loss(self, net: Callable, z0: Tensor, c: Tensor, anchor: Tensor | None, draw: FlowDraw, text: tuple = (),
+             motion: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Flow-matching loss of ``net(x_t, t, c_s, s, *text)`` on the path from ``z0`` to ``x1`` at ``draw``,
+        plus the temporal term when ``temporal_weight`` is set. ``motion`` = ``(grid, mask)``
+        (`gvr.lit.motion.latent_motion`): the temporal term compares ``e[t]`` with ``e[t+1]`` warped onto frame
+        ``t`` along the ground truth's flow, where the mask says the warp is valid."""
         x1 = self.source.start(anchor, draw.eps)
         c_s = augment_condition(c, draw.s, draw.cond_noise)
         v = self.velocity(net, interpolate(z0, x1, draw.t), anchor, draw.t, c_s, draw.s, *text)
         loss = flow_matching_loss(v, z0, x1)
         if self.temporal_weight and z0.shape[2] > 1:  # (b, c, T, h, w): the change of the error between frames
             error = v.float() - velocity_target(z0, x1).float()
-            loss = loss + self.temporal_weight * error.diff(dim=2).pow(2).mean()
+            loss = loss + self.temporal_weight * temporal_change(error, motion)
         return loss
 
     # ---- sampling -----------------------------------------------------------------------------------
@@ -125,6 +132,20 @@ class FlowObjective:
             return self.velocity(net, x, anchor, t, c, s, *text, ratio=ratio)
 
         return sample_euler(v, x1, euler_timesteps(steps, self.sample_shift, device=x1.device), {"c": c_s, "s": s_vec})
+
+
+def temporal_change(error: Tensor, motion: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Mean square of the change of ``error`` ``(B, C, T, h, w)`` from each frame to the next: at one position, or
+    along ``motion`` = ``(grid, mask)`` (frame ``t+1`` sampled at ``grid`` onto frame ``t``, counted where ``mask``)."""
+    if motion is None:
+        return error.diff(dim=2).pow(2).mean()
+    grid, mask = motion
+    b, ch, t, h, w = error.shape
+    following = rearrange(error[:, :, 1:], "b c t h w -> (b t) c h w")
+    warped = F.grid_sample(following, grid.to(error.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    warped = rearrange(warped, "(b t) c h w -> b c t h w", b=b)
+    change = (error[:, :, :-1] - warped).pow(2) * mask
+    return change.sum() / (mask.sum() * ch).clamp_min(1.0)
 
 
 def path_loss(velocity: Callable[[Tensor, Tensor], Tensor], z0: Tensor, x1: Tensor, t: Tensor) -> Tensor:

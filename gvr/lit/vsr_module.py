@@ -7,6 +7,7 @@ sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`Lat
 import logging
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
@@ -44,7 +45,7 @@ class FlowTraining:
 
     def training_loss(self, module, z0: Tensor, c: Tensor, g: torch.Generator, batch: dict) -> tuple[Tensor, dict]:
         """The loss of one batch and its logged terms (none besides ``train/loss``)."""
-        return module.flow_loss(z0, c, g, batch.get("caption"), batch.get("lr")), {}
+        return module.flow_loss(z0, c, g, batch.get("caption"), batch.get("lr"), batch.get("hr")), {}
 
     def parameter_groups(self, params: list, lr: float) -> list:
         """What AdamW optimises: the backbone's parameters alone."""
@@ -85,6 +86,8 @@ class VSRModule(CodecFlowModule):
         sample_shift: time shift of the inference schedule (1 = uniform steps).
         temporal_weight: weight of the objective's temporal term (`gvr.flow.FlowObjective`): the frame-to-frame
             change of the velocity error, against flicker of the added detail (0: off, the paper's loss).
+        temporal_motion: where that change is taken: "flow" along the ground truth's optical flow (DIS on the HR
+            frames, occlusions masked, `gvr.lit.motion`), "screen" at one position.
         val_sample_steps: Euler steps for validation samples (fewer keeps CPU validation fast).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
@@ -125,6 +128,7 @@ class VSRModule(CodecFlowModule):
         sample_steps: int = 50,
         sample_shift: float = 1.0,
         temporal_weight: float = 0.0,
+        temporal_motion: Literal["flow", "screen"] = "flow",
         val_sample_steps: int = 10,
         lr: float = 5e-5,
         weight_decay: float = 0.0,
@@ -140,6 +144,8 @@ class VSRModule(CodecFlowModule):
         val_vmaf: bool = False,
     ):
         super().__init__()
+        if temporal_motion not in ("flow", "screen"):
+            raise ValueError(f"temporal_motion must be 'flow' or 'screen', got {temporal_motion!r}")
         if init_from and init_from_base:
             raise ValueError("set model.init_from (an earlier VSR stage) or model.init_from_base (a base model), not both")
         self.save_hyperparameters()  # under GVRCLI these are the config dicts: a checkpoint rebuilds everything
@@ -212,7 +218,8 @@ class VSRModule(CodecFlowModule):
         return self.text_encoder(captions, self.device)
 
     def flow_loss(
-        self, z0: Tensor, c: Tensor, g: torch.Generator, captions: Sequence[str] | None = None, lr_pixels: Tensor | None = None
+        self, z0: Tensor, c: Tensor, g: torch.Generator, captions: Sequence[str] | None = None, lr_pixels: Tensor | None = None,
+        hr_pixels: Tensor | None = None,
     ) -> Tensor:
         """Rectified-flow loss of the backbone on one batch of latents, all randomness drawn from ``g``.
 
@@ -223,7 +230,16 @@ class VSRModule(CodecFlowModule):
         text = self.text(captions, z0.shape[0], g if self.training else None)  # captions dropped in training only
         # Training clips are degraded to exactly their LR size, so U maps them edge to edge (ratio None).
         anchor = self.objective.anchor(c, tuple(z0.shape[-2:]), self.codec, None, lr_pixels)
-        return self.objective.loss(self.backbone, z0, c, anchor, draw, text)
+        motion = None
+        if self.objective.temporal_weight and self.hparams.temporal_motion == "flow" and z0.shape[2] > 1:
+            from gvr.lit.motion import latent_motion
+
+            if self.codec.temporal_factor != 1:
+                raise ValueError("model.temporal_motion 'flow' needs a codec whose latent frames are frames "
+                                 "(temporal_factor 1); use 'screen'")
+            pixels = hr_pixels if hr_pixels is not None else self.codec.decode(z0)
+            motion = latent_motion(pixels, self.codec.spatial_factor)
+        return self.objective.loss(self.backbone, z0, c, anchor, draw, text, motion)
 
     # ---- training --------------------------------------------------------------------------------
 
