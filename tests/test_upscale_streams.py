@@ -176,3 +176,16 @@ def test_frames_after_a_cut_equal_those_of_the_video_cut_there(module, tmp_path)
     upscale_video(module, str(src), str(tmp_path / "blind.mkv"), scene_detect=False, **kw)
     blind = read_video(tmp_path / "blind.mkv")[0]
     assert not np.array_equal(blind[17:], alone)
+
+
+def test_overlapped_io_writes_the_same_file_as_io_in_series(module, tmp_path):
+    src = tmp_path / "in.mkv"
+    make_source(src, cut_video(), audio="flac")
+    outs = []
+    for overlap_io in (True, False):
+        out = tmp_path / f"out_{overlap_io}.mkv"
+        summary = upscale_video(module, str(src), str(out), steps=1, chunk=6, overlap=2, progress=False,
+                                overlap_io=overlap_io)
+        assert 0 < summary["seconds"]["network"] <= summary["seconds"]["total"]
+        outs.append(read_video(out)[0])
+    np.testing.assert_array_equal(outs[0], outs[1])
