@@ -217,6 +217,14 @@ def test_predict_writes_videos_through_the_writer(tiny_data, tmp_path):
     twice = [a if a != f"[{tiny_data['val_video']}]" else f"[{tiny_data['val_video']}, {other}]" for a in args]
     with pytest.raises(ValueError, match="share the file name"):
         lightning_main(["predict", *twice])
+    # an input with sound keeps it
+    from test_upscale_streams import audio_packets, make_source, pan
+
+    voiced = tmp_path / "voiced.mp4"
+    packets = make_source(voiced, pan(6, 40, 48))
+    with_sound = [a if a != f"[{tiny_data['val_video']}]" else f"[{voiced}]" for a in args]
+    lightning_main(["predict", *with_sound])
+    assert [b for b, _ in audio_packets(out_dir / "voiced_x2.mp4")] == [b for b, _ in packets]
 
 
 def test_instantiate_a_config_section_outside_the_cli():

@@ -13,7 +13,8 @@ from gvr.ops.chunks import ChunkBlender
 
 
 class VideoPredictionWriter(BasePredictionWriter):
-    """Writes each upscaled input video to ``<output_dir>/<stem>_x<scale>.mp4`` (never overwrites).
+    """Writes each upscaled input video to ``<output_dir>/<stem>_x<scale>.mp4`` (never overwrites), with the
+    input's audio, subtitle and data streams copied (`gvr.data.streams`; frames at the input's average rate).
 
     Args:
         output_dir: folder for the upscaled videos (created if missing).
@@ -31,7 +32,7 @@ class VideoPredictionWriter(BasePredictionWriter):
                 self.output_dir.mkdir(parents=True, exist_ok=True)
                 h, w = int(prediction["out_h"][i]), int(prediction["out_w"][i])
                 out = self.output_dir / f"{Path(path).stem}_x{pl_module.hparams.scale:g}.mp4"
-                writer = VideoWriter(out, float(prediction["fps"][i]), w, h, crf=self.crf)
+                writer = VideoWriter(out, float(prediction["fps"][i]), w, h, crf=self.crf, streams_from=path)
                 self._open[path] = (writer, ChunkBlender())
             writer, blender = self._open[path]
             nxt = int(prediction["next_start"][i])
