@@ -106,7 +106,7 @@ def _run(module, lr: np.ndarray, size: tuple[int, int], prompt: str | None, prec
     n = len(lr)
     if n < MIN_FRAMES:  # a one-frame scene (a cut on the last frame): a still clip of it, as a photo is
         lr = np.concatenate([lr, np.repeat(lr[-1:], MIN_FRAMES - n, axis=0)])
-    x = frames_to_tensor(lr).unsqueeze(0).to(module.device)
+    x = frames_to_tensor(lr, module.device).unsqueeze(0)  # integers cross to the device, floats are made there
     with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         hr = module.upscale_clip(x, size, captions=None if prompt is None else [prompt], **kwargs)
     return tensor_to_frames(hr[0], depth)[:n]
