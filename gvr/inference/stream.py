@@ -22,9 +22,19 @@ from tqdm.auto import tqdm
 
 from gvr.data.pipes import PipeWriter
 from gvr.data.scenes import THRESHOLD, CutDetector
+from gvr.data.streams import SIDE_TYPES
 from gvr.data.video import VideoError, av_errors, frame_colour, frame_to_rgb, stream_bit_depth, stream_fps
-from gvr.inference.upscale import _check_run, _run, auto_chunk, auto_overlap, auto_tile
-from gvr.ops.chunks import ChunkBlender
+from gvr.inference.upscale import (
+    _check_run,
+    _run,
+    auto_chunk,
+    auto_overlap,
+    auto_tile,
+    check_bit_depth,
+    output_depth,
+    refuse_hdr,
+)
+from gvr.ops.chunks import ChunkBlender, chunk_stride
 from gvr.ops.resize import output_size
 
 log = logging.getLogger(__name__)
@@ -33,32 +43,28 @@ STREAM_MAX_FRAMES = 1 << 30  # "unknown length": the chunk of a model that is no
 
 
 def stream_windows(frames: Iterator[tuple[np.ndarray, int | None, bool]], chunk: int, overlap: int, align: int = 1,
-                   ) -> Iterator[tuple[int, int, np.ndarray, list, bool]]:
+                   ) -> Iterator[tuple[int, int, np.ndarray, list, int | None]]:
     """Windows of a stream of ``(frame, pts, cut)`` (``cut``: a scene starts at this frame), per scene.
 
-    Yields ``(scene, start, frames, pts, last)``: the window's start within its scene, its frames and timestamps,
-    and whether it is the scene's last window; the windows of each scene are exactly
-    ``plan_chunks(scene_length, chunk, overlap, align)``, found with one frame of look-ahead.
+    Yields ``(scene, start, frames, pts, next_start)``: the window's start within its scene, its frames and
+    timestamps, and the start of the scene's next window (None for its last); the windows of each scene are
+    exactly ``plan_chunks(scene_length, chunk, overlap, align)``, found with one frame of look-ahead.
     """
-    if not 0 <= overlap < chunk:
-        raise ValueError(f"need 0 <= overlap < chunk, got overlap={overlap}, chunk={chunk}")
-    stride = max(align, (chunk - overlap) // align * align)
+    stride = chunk_stride(chunk, overlap, align)
     pending = next(frames, None)
     scene = 0
     while pending is not None:
-        buffer, base, start = [], 0, 0  # frames of this scene from index `base` on
+        buffer, start = [], 0  # the frames of this scene from `start` on
         while True:
-            while pending is not None and base + len(buffer) < start + chunk and not (pending[2] and (buffer or base)):
+            while pending is not None and len(buffer) < chunk and not (pending[2] and (buffer or start)):
                 buffer.append(pending)
                 pending = next(frames, None)
-            over = pending is None or pending[2]  # the scene has no frame past the buffer
-            end = base + len(buffer)
-            window = buffer[start - base : end - base]
-            last = over and end <= start + chunk
-            yield scene, start, np.stack([f for f, _, _ in window]), [p for _, p, _ in window], last
+            last = pending is None or pending[2]  # the scene has no frame past the buffer
+            yield (scene, start, np.stack([f for f, _, _ in buffer]), [p for _, p, _ in buffer],
+                   None if last else start + stride)
             if last:
                 break
-            buffer, base, start = buffer[start + stride - base :], start + stride, start + stride
+            buffer, start = buffer[stride:], start + stride
         scene += 1
 
 
@@ -92,6 +98,7 @@ def upscale_stream(
     length of a stream is not known in advance). Returns a summary like `upscale_video`'s (frames counted at the end).
     """
     _check_run(module, prompt, precision)
+    check_bit_depth(bit_depth)
     began = time.perf_counter()
     name = getattr(source, "name", str(source))
     with av_errors(name, "read"):
@@ -102,16 +109,14 @@ def upscale_stream(
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"
         width, height = vstream.codec_context.width, vstream.codec_context.height
-        in_depth = stream_bit_depth(vstream)
-        bit_depth = bit_depth or (10 if in_depth > 8 else 8)
-        depth = 16 if bit_depth == 10 else 8
+        bit_depth, depth = output_depth(name, bit_depth, stream_bit_depth(vstream))
         scale = float(module.hparams.scale)
         out_h, out_w = output_size(height, width, scale)
         extends = module.inference_net.extends_in_time
         tile = tile or auto_tile(module, (out_h, out_w), (height, width), token_budget)
         chunk = chunk or auto_chunk(module, max_frames if extends else STREAM_MAX_FRAMES, max_frames, (out_h, out_w))
         overlap = min(auto_overlap(chunk) if overlap is None else overlap, chunk - 1)
-        side = [s for s in container.streams if s.type in ("audio", "subtitle", "data")] if keep_streams else []
+        side = [s for s in container.streams if s.type in SIDE_TYPES] if keep_streams else []
         rate = Fraction(stream_fps(vstream, name)).limit_denominator(1001 * 1000)
         writer = PipeWriter(output, fmt, out_w, out_h, rate, vstream.time_base, bit_depth, side)
         detector = CutDetector(scene_threshold) if scene_detect else None
@@ -124,9 +129,8 @@ def upscale_stream(
                         writer.mux_side(packet)
                         continue
                     for frame in packet.decode():
-                        if count["frames"] == 0 and frame_colour(frame).hdr:
-                            raise VideoError(f"'{name}' is HDR ({frame_colour(frame).hdr} transfer): gvr upscale works "
-                                             f"on SDR video and does not tone-map behind your back")
+                        if count["frames"] == 0:
+                            refuse_hdr(name, frame_colour(frame))
                         rgb = frame_to_rgb(frame, depth)
                         cut = detector.push(rgb) if detector is not None else False
                         if cut:
@@ -137,18 +141,16 @@ def upscale_stream(
         module.eval()
         bar = tqdm(unit="frame", desc=f"upscale x{scale:g} (stream)", disable=not progress)
         windows, blender, stamps, queued = 0, ChunkBlender(), deque(), 0  # stamps: of frames not yet written
-        stride = max(module.codec.temporal_factor,
-                     (chunk - overlap) // module.codec.temporal_factor * module.codec.temporal_factor)
-        for _, start, lr, pts, last in stream_windows(frames(), chunk, overlap, module.codec.temporal_factor):
+        for _, start, lr, pts, next_start in stream_windows(frames(), chunk, overlap, module.codec.temporal_factor):
             hr = _run(module, lr, (out_h, out_w), prompt, precision, depth, steps=steps, s=s, seed=seed,
                       frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
             stamps.extend(pts[max(0, queued - start):])
             queued = start + len(lr)
-            done = blender.add(start, hr, None if last else start + stride)
+            done = blender.add(start, hr, next_start)
             writer.write(done, [stamps.popleft() for _ in range(len(done))])
             bar.update(len(done))
             windows += 1
-            if last:  # the next window opens a new scene: nothing is shared across the cut
+            if next_start is None:  # the next window opens a new scene: nothing is shared across the cut
                 blender, queued = ChunkBlender(), 0
         bar.close()
         writer.close()

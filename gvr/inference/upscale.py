@@ -112,6 +112,28 @@ def _run(module, lr: np.ndarray, size: tuple[int, int], prompt: str | None, prec
     return tensor_to_frames(hr[0], depth)[:n]
 
 
+def check_bit_depth(bit_depth: int | None) -> None:
+    """Refuse an output bit depth other than 8, 10 or None (the input's)."""
+    if bit_depth not in (None, 8, 10):
+        raise ValueError(f"bit_depth must be 8 or 10, got {bit_depth}")
+
+
+def refuse_hdr(source, colour) -> None:
+    """A `VideoError` for an HDR input (PQ, HLG transfer): gvr upscales SDR and never tone-maps silently."""
+    if colour.hdr:
+        raise VideoError(f"{source} is HDR ({colour.hdr} transfer): gvr upscale works on SDR video and does not "
+                         f"tone-map behind your back; convert it to SDR BT.709 first (e.g. ffmpeg's zscale + tonemap)")
+
+
+def output_depth(source, bit_depth: int | None, input_bits: int) -> tuple[int, int]:
+    """``(bit_depth written, depth read)``: None picks 10 bits for an input of more than 8, else 8; a 10-bit output
+    reads the input at 16 bits. Writing a deeper input at 8 bits, as asked, is logged."""
+    bit_depth = bit_depth or (10 if input_bits > 8 else 8)
+    if input_bits > 8 and bit_depth == 8:
+        log.warning("%s has %d-bit samples; the upscale is written at 8 bits as asked", source, input_bits)
+    return bit_depth, 16 if bit_depth == 10 else 8
+
+
 def upscale_video(
     module,
     source: str,
@@ -169,16 +191,10 @@ def upscale_video(
     """
     began = time.perf_counter()
     _check_run(module, prompt, precision)
-    if bit_depth not in (None, 8, 10):
-        raise ValueError(f"bit_depth must be 8 or 10, got {bit_depth}")
+    check_bit_depth(bit_depth)
     info = probe_video(source)
-    if info.colour.hdr:
-        raise VideoError(f"{source} is HDR ({info.colour.hdr} transfer): gvr upscale works on SDR video and does not "
-                         f"tone-map behind your back; convert it to SDR BT.709 first (e.g. ffmpeg's zscale + tonemap)")
-    bit_depth = bit_depth or (10 if info.bit_depth > 8 else 8)
-    if info.bit_depth > 8 and bit_depth == 8:
-        log.warning("%s has %d-bit samples; the upscale is written at 8 bits as asked", source, info.bit_depth)
-    depth = 16 if bit_depth == 10 else 8
+    refuse_hdr(source, info.colour)
+    bit_depth, depth = output_depth(source, bit_depth, info.bit_depth)
     if info.frames < MIN_FRAMES:
         raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model; "
                          f"a photo upscales from an image file: {', '.join(IMAGE_FORMATS)})")

@@ -7,6 +7,14 @@ from gvr.ops.tiling import ramp_weights
 MIN_FRAMES = 2  # the shortest clip gvr upscales
 
 
+def chunk_stride(chunk: int, overlap: int, align: int = 1) -> int:
+    """Frames between the starts of neighbouring windows: ``chunk - overlap`` rounded down to a multiple of
+    ``align`` (the codec's temporal factor), at least ``align``."""
+    if not 0 <= overlap < chunk:
+        raise ValueError(f"need 0 <= overlap < chunk, got overlap={overlap}, chunk={chunk}")
+    return max(align, (chunk - overlap) // align * align)
+
+
 def plan_chunks(frames: int, chunk: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
     """Windows ``[start, end)`` of at most ``chunk`` frames covering ``frames``, overlapping by >= ``overlap``.
 
@@ -14,9 +22,7 @@ def plan_chunks(frames: int, chunk: int, overlap: int, align: int = 1) -> list[t
     codec's temporal factor), so latent frames of neighbouring chunks line up and share their noise; the
     last window starts on that grid too and is cut at ``frames`` (it may be shorter than ``chunk``).
     """
-    if not 0 <= overlap < chunk:
-        raise ValueError(f"need 0 <= overlap < chunk, got overlap={overlap}, chunk={chunk}")
-    stride = max(align, (chunk - overlap) // align * align)
+    stride = chunk_stride(chunk, overlap, align)
     plan = [(0, min(chunk, frames))]
     while plan[-1][1] < frames:
         start = plan[-1][0] + stride
