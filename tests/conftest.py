@@ -22,6 +22,20 @@ def moving_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.stack([big[:h, 2 * k : 2 * k + w] for k in range(t)]).astype(np.uint8)
 
 
+def video_and_photo(tmp_path: Path, frames: int, video_hw: tuple[int, int], photo_hw: tuple[int, int]) -> list[str]:
+    """A synthetic lossless video (``clip.mkv``) and a one-photo manifest (``images.jsonl``, the photo's path
+    relative to it): the two kinds of held-out source."""
+    from PIL import Image
+
+    video = tmp_path / "clip.mkv"
+    write_video(video, moving_frames(frames, *video_hw, seed=3), fps=24)
+    image = tmp_path / "still.png"
+    Image.fromarray(moving_frames(1, *photo_hw, seed=4)[0]).save(image)
+    manifest = tmp_path / "images.jsonl"
+    write_manifest([{"path": image.name}], manifest)
+    return [str(video), str(manifest)]
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> dict:
     """Two synthetic training videos and one held-out video, with their manifests (captions on a and val)."""

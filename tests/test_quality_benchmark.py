@@ -5,24 +5,17 @@ import math
 
 import numpy as np
 import pytest
-from conftest import moving_frames
+from conftest import video_and_photo
 from PIL import Image
 
 from benchmarks import quality
-from gvr.data.manifest import write_manifest
-from gvr.data.video import read_video, write_video
+from gvr.data.video import read_video
 
 
 @pytest.fixture
 def sources(tmp_path):
     """A 12-frame synthetic video (lossless) and a one-image manifest."""
-    video = tmp_path / "clip.mkv"
-    write_video(video, moving_frames(12, 48, 64, seed=3), fps=24)
-    image = tmp_path / "still.png"
-    Image.fromarray(moving_frames(1, 36, 44, seed=4)[0]).save(image)
-    manifest = tmp_path / "images.jsonl"
-    write_manifest([{"path": image.name}], manifest)  # relative to the manifest
-    return [str(video), str(manifest)]
+    return video_and_photo(tmp_path, 12, (48, 64), (36, 44))
 
 
 def test_fit_crop_gives_whole_lr_pixels():

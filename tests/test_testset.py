@@ -7,15 +7,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import moving_frames
-from PIL import Image
+from conftest import video_and_photo
 
 from gvr.cli import main
 from gvr.data.degradations import BicubicDownsample
 from gvr.data.heldout import read_source
-from gvr.data.manifest import write_manifest
 from gvr.data.testset import build_testset, degrade_clip, load_spec, read_testset, variant_generator
-from gvr.data.video import frames_to_tensor, read_video, tensor_to_frames, write_video
+from gvr.data.video import frames_to_tensor, read_video, tensor_to_frames
 
 NAMES = ["clip_1", "clip_6", "still_cam0", "still_cam1"]
 
@@ -23,13 +21,7 @@ NAMES = ["clip_1", "clip_6", "still_cam0", "still_cam1"]
 @pytest.fixture
 def sources(tmp_path):
     """A 10-frame synthetic video (lossless) and a one-photo manifest."""
-    video = tmp_path / "clip.mkv"
-    write_video(video, moving_frames(10, 40, 48, seed=3), fps=24)
-    image = tmp_path / "still.png"
-    Image.fromarray(moving_frames(1, 40, 40, seed=4)[0]).save(image)
-    manifest = tmp_path / "images.jsonl"
-    write_manifest([{"path": image.name}], manifest)
-    return [str(video), str(manifest)]
+    return video_and_photo(tmp_path, 10, (40, 48), (40, 40))
 
 
 def _config(tmp_path, sources, base_ckpt, variants=("bicubic", "model"), name="testset.yaml", **over) -> str:

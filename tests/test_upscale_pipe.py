@@ -79,9 +79,11 @@ def test_stream_windows_are_plan_chunks_of_each_scene(scenes, chunk, overlap, al
     want = [(j, s, e) for j, n in enumerate(scenes) for s, e in plan_chunks(n, chunk, overlap, align)]
     assert [(j, s, s + len(f)) for j, s, f, _, _ in got] == want
     offsets = np.cumsum([0, *scenes])
-    for j, s, f, pts, last in got:
+    for k, (j, s, f, pts, next_start) in enumerate(got):
         assert list(f[:, 0, 0, 0]) == pts == list(range(offsets[j] + s, offsets[j] + s + len(f)))
-        assert last == (s + len(f) == scenes[j])
+        assert (next_start is None) == (s + len(f) == scenes[j])
+        if next_start is not None:
+            assert (got[k + 1][0], got[k + 1][1]) == (j, next_start)
 
 
 def test_a_pipe_gives_the_frames_of_the_file_and_writes_before_the_input_ends(tmp_path):
