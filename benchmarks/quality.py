@@ -7,7 +7,7 @@
 
 1. Ground truth: ``--clips`` clips of ``--frames`` frames from each source, centred in equal segments of the
    video, centre-cropped to ``--crop`` rounded down so that crop / scale is a whole number of LR pixels
-   (scale = the checkpoint's ``hparams.scale``). A photo gives ``--clips`` fixed camera-path clips
+   (scale = ``--scale``, else the checkpoint's ``hparams.scale``). A photo gives ``--clips`` fixed camera-path clips
    (`gvr.data.image_clips`), or with ``--image-motion static`` one clip of the frame repeated.
 2. LR: antialiased bicubic downsampling of the 8-bit GT (torch ``F.interpolate(mode="bicubic",
    antialias=True)`` through `gvr.data.degradations.BicubicDownsample`, gvr's clean degradation), rounded
@@ -379,6 +379,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--testset", default=None, metavar="DIR", help="score on a `gvr testset` folder (`make testset`: "
                    "held-out clips with bicubic / flow / model-guided LR) instead of --sources")
     p.add_argument("--variants", nargs="+", default=None, help="the test set's variants to score (default: all)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="the factor to score at (default: the checkpoints' data.scale, which must then agree); gvr gets "
+                        "it as `gvr upscale --scale` does, and a checkpoint trained for another refuses it")
+    p.add_argument("--force-scale", action="store_true",
+                   help="score single-scale checkpoints at a --scale they were not trained for (a warning, not an error)")
     p.add_argument("--out", default=None, help="output folder (default: logs/quality/<ckpt-stem>_x<scale>)")
     return p
 
@@ -428,7 +433,8 @@ def evaluate(clips: Sequence[Clip], modules: Sequence[tuple[str, object]], args,
         for ckpt_name, module in modules:
             label = "gvr" if len(modules) == 1 else f"gvr {ckpt_name}"
             for steps in args.steps or [int(module.hparams.sample_steps)]:
-                method = gvr_method(module, tmp, steps, args.s, args.chunk, args.seed, **upscale_kw)
+                method = gvr_method(module, tmp, steps, args.s, args.chunk, args.seed, scale=scale,
+                                    force_scale=args.force_scale, **upscale_kw)
                 results.append(score_method(f"{label} ({steps} steps{suffix})", method, clips, metrics, args.device,
                                             args.warmup))
     return results
@@ -465,9 +471,14 @@ def main(argv: list[str] | None = None) -> dict:
     ckpts = parse_ckpts(args.ckpt)
     modules = [(name, load_module(path, args.device)) for name, path in ckpts]
     scales = {float(m.hparams.scale) for _, m in modules}
-    if len(scales) != 1:
-        raise SystemExit(f"the checkpoints upscale by different factors {sorted(scales)}; compare them at one")
-    scale = scales.pop()
+    if args.scale is None and len(scales) != 1:
+        raise SystemExit(f"the checkpoints upscale by different factors {sorted(scales)}; compare them at one (--scale)")
+    scale = args.scale if args.scale is not None else scales.pop()
+    for name, module in modules:  # before any clip is made: a factor a checkpoint refuses is a clear error now
+        try:
+            module.check_scale(scale, args.force_scale)
+        except ValueError as err:
+            raise SystemExit(f"{name}: {err}") from None
     stem = Path(ckpts[0][1]).stem if len(ckpts) == 1 else "_".join(name for name, _ in ckpts)
     out_dir = Path(args.out or f"logs/quality/{stem}_x{scale:g}{'_testset' if args.testset else ''}")
     start = time.perf_counter()
@@ -501,7 +512,8 @@ def main(argv: list[str] | None = None) -> dict:
             name = f"{Path(source).stem}{'_' + variant if args.testset else ''}.png"
             side_by_side(group[len(group) // 2], results, out_dir / name)
     summary = {
-        "ckpt": ckpts[0][1] if len(ckpts) == 1 else dict(ckpts), "scale": scale, "frames": args.frames,
+        "ckpt": ckpts[0][1] if len(ckpts) == 1 else dict(ckpts), "scale": scale, "force_scale": args.force_scale,
+        "frames": args.frames,
         "clips_per_video": args.clips, "crop": list(crop), "sources": sources, "testset": args.testset,
         "image_motion": args.image_motion, "metrics": metrics, "s": args.s, "seed": args.seed, "chunk": args.chunk,
         "upscale_kw": upscale_kw, "device": args.device,

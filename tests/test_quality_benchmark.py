@@ -91,3 +91,29 @@ def test_benchmark_end_to_end(sources, tiny_vsr_ckpt, tmp_path, capsys):
 def test_unknown_upscale_keyword_is_refused(tmp_path):
     with pytest.raises(TypeError, match="no colour_fix"):
         quality.gvr_method(object(), tmp_path, colour_fix="wavelet")
+
+
+def test_scales_benchmark_runs_each_factor_and_refuses_a_foreign_one(sources, tiny_vsr_ckpt, tmp_path, capsys):
+    from benchmarks import scales
+
+    with pytest.raises(SystemExit, match="trained at x2 only; x3 lies outside"):
+        quality.main(["--ckpt", tiny_vsr_ckpt, "--scale", "3", "--sources", *sources, "--out", str(tmp_path / "q")])
+    out = tmp_path / "scales"
+    results = scales.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--factors", "2", "3", "--force-scale", "--out", str(out),
+                           "--quality-args", "--steps", "1", "--sources", *sources, "--clips", "1", "--frames", "3",
+                           "--crop", "36", "--warmup", "0", "--metrics", "psnr,vmaf", "--image-motion", "static"])
+    assert set(results) == {2.0, 3.0} and set(results[3.0]) == {"bicubic", "lanczos", "U: bicubic a=-0.75", "gvr"}
+    at3 = json.loads((out / "x3" / "results.json").read_text())
+    assert at3["scale"] == 3.0 and at3["force_scale"] and at3["gt_sizes"] == ["36x36"] and at3["lr_sizes"] == ["12x12"]
+    assert results[3.0]["bicubic"]["psnr"] == at3["methods"]["bicubic"]["mean"]["psnr"]
+    text = (out / "table.md").read_text()
+    assert text.startswith("| method | x2 PSNR | x2 VMAF | x2 s/frame | x3 PSNR |") and "| gvr |" in text
+    assert Image.open(out / "vmaf.png").size == (720, 440) and (out / "psnr.png").is_file()
+
+
+def test_scales_table_marks_missing_rows():
+    from benchmarks import scales
+
+    text = scales.table({2.0: {"a": {"psnr": 30.0, "vmaf": 80.0, "s_per_frame": 0.5}}, 4.0: {}})
+    assert "| a | 30.00 | 80.00 | 0.5 | - | - | - |" in text
+    assert scales.method_key("gvr any (1 steps, tile=8)") == "gvr any"

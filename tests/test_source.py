@@ -63,7 +63,7 @@ def test_upscale_maps_lr_to_hr_by_the_exact_ratio(h, w, scale, factor):
     The padded LR clip (e.g. 100 -> 104 rows at f = 8) must extend the output past its crop, never be stretched
     onto it (the old grid drifted by pixels towards the bottom-right).
     """
-    from gvr.inference.upscale import output_size
+    from gvr.ops.resize import output_size
 
     module = _module(FlowSource(anchor="pixel", sigma=0.0), factor=factor, scale=scale)
     lr = torch.rand(1, 3, 2, h, w) * 2 - 1

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from gvr.inference.upscale import ChunkBlender, output_size, plan_chunks, windows
+from gvr.inference.upscale import ChunkBlender, plan_chunks, windows
+from gvr.ops.resize import output_size
 
 
 def test_output_size_rounds_half_up():

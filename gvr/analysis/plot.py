@@ -20,8 +20,10 @@ def line_plot(
     xlabel: str = "",
     ylabel: str = "",
     size: tuple[int, int] = (720, 440),
+    y_range: tuple[float, float] | None = None,
 ) -> Path:
-    """Draw each series of ``series`` (label -> y values over ``x``) as a polyline and save a PNG."""
+    """Draw each series of ``series`` (label -> y values over ``x``) as a polyline and save a PNG. The y axis spans
+    ``y_range``, else 0 (or the lowest value, if negative) to 5 % above the highest."""
     if not series or any(len(y) != len(x) for y in series.values()) or len(x) < 2:
         raise ValueError("line_plot: need at least one series with one y for each of >= 2 x values")
     width, height = size
@@ -30,8 +32,11 @@ def line_plot(
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default()
     x_lo, x_hi = min(x), max(x)
-    y_hi = max(max(y) for y in series.values()) * 1.05 or 1.0
-    y_lo = min(0.0, min(min(y) for y in series.values()))
+    if y_range is not None:
+        y_lo, y_hi = y_range
+    else:
+        y_hi = max(max(y) for y in series.values()) * 1.05 or 1.0
+        y_lo = min(0.0, min(min(y) for y in series.values()))
 
     def to_px(xv: float, yv: float) -> tuple[float, float]:
         px = left + (xv - x_lo) / (x_hi - x_lo) * (width - left - right)

@@ -51,8 +51,8 @@ def write(path: str, video: torch.Tensor, fps: float, overwrite: bool) -> None:
 
 @torch.no_grad()
 def generate(args: argparse.Namespace) -> dict:
-    from gvr.inference.upscale import output_size
     from gvr.lit.checkpoints import load_gvr_module
+    from gvr.ops.resize import output_size
 
     for path in (args.output, args.save_base):
         if path is not None and not args.overwrite and Path(path).exists():

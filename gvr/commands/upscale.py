@@ -23,6 +23,16 @@ def parser() -> argparse.ArgumentParser:
                         "audio and subtitles; Y4M: raw YUV, video only)")
     p.add_argument("--video-ext", choices=[".mp4", ".mkv"], default=".mp4",
                    help="folder input only: container of the upscaled videos (photos keep their format)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="upscale factor, e.g. 2.8 (default: the checkpoint's data.scale); a checkpoint refuses a factor "
+                        "it was not trained for (an any-scale one takes any inside its data.scale_range)")
+    p.add_argument("--size", default=None, metavar="WxH",
+                   help="output frame size, e.g. 1920x1080, aspect ratio kept (see --fit); exclusive with --scale")
+    p.add_argument("--fit", choices=["pad", "crop"], default="pad",
+                   help="with --size: 'pad' fits the picture inside the frame with black bars, 'crop' fills the frame "
+                        "and cuts the overflow (centred either way; the summary's 'fit' says where)")
+    p.add_argument("--force-scale", action="store_true",
+                   help="run a factor the checkpoint was not trained for anyway (a warning instead of an error)")
     p.add_argument("--steps", type=int, default=None, help="Euler steps (default: the checkpoint's sample_steps)")
     p.add_argument("--s", type=float, default=None, help="condition noise level (default: the checkpoint's s_inference)")
     p.add_argument("--chunk", type=int, default=None,
@@ -64,14 +74,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from gvr.inference.folder import SUMMARY, upscale_folder
+    from gvr.inference.sizing import parse_size
     from gvr.inference.upscale import is_image, load_module, upscale_image, upscale_video
 
-    video_kw = dict(steps=args.steps, s=args.s, chunk=args.chunk, overlap=args.overlap, seed=args.seed, crf=args.crf,
+    try:
+        size = parse_size(args.size) if args.size is not None else None
+        if size is not None and args.scale is not None:
+            raise ValueError("give --scale or --size, not both")
+    except ValueError as err:
+        sys.exit(f"gvr upscale: error: {err}")
+    sizing = dict(scale=args.scale, size=size, fit=args.fit, force_scale=args.force_scale)
+    video_kw = dict(**sizing, steps=args.steps, s=args.s, chunk=args.chunk, overlap=args.overlap, seed=args.seed, crf=args.crf,
                     tile=args.tile, tile_overlap=args.tile_overlap, color_fix=args.color_fix, max_frames=args.max_frames,
                     token_budget=args.token_budget, prompt=args.prompt, precision=args.precision,
                     scene_detect=args.scene_detect == "on", scene_threshold=args.scene_threshold,
                     keep_streams=not args.drop_streams, bit_depth=args.bit_depth)
-    image_kw = dict(frames=args.frames, steps=args.steps, s=args.s, seed=args.seed, tile=args.tile,
+    image_kw = dict(**sizing, frames=args.frames, steps=args.steps, s=args.s, seed=args.seed, tile=args.tile,
                     tile_overlap=args.tile_overlap, token_budget=args.token_budget, prompt=args.prompt,
                     color_fix=args.color_fix, precision=args.precision, quality=args.quality)
     try:

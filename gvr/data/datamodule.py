@@ -17,6 +17,7 @@ from gvr.data.manifest import read_manifest
 from gvr.data.pair_cache import PairCacheDataset
 from gvr.data.predict import VideoChunkDataset
 from gvr.data.sampler import StreamSampler
+from gvr.data.scales import ScaleDraw
 from gvr.data.shards import ShardClipDataset, ShardSampler
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,12 @@ class VideoDataModule(L.LightningDataModule):
         train_manifest: JSON-lines manifest of training videos (``make manifests`` writes one).
         val_manifest: manifest of held-out videos for validation (and test when ``test_manifest`` is unset).
         test_manifest: manifest for ``gvr test``; defaults to ``val_manifest``.
-        scale: super-resolution factor, HR size / LR size (need not be an integer).
+        scale: super-resolution factor, HR size / LR size (need not be an integer); with ``scale_range``, the factor
+            of validation and test clips (and the default of ``gvr upscale``).
+        scale_range: ``[low, high]``: train one model for every factor of the range (a backbone with
+            ``ratio_embedding``): each training step draws its factor (`gvr.data.scales.ScaleDraw`, log-uniform),
+            the HR crop stays ``hr_size`` and the LR size is exact in multiples of ``size_multiple``. Live-degraded
+            clips (videos and photos) only. None: every clip at ``scale``.
         num_frames: pixel frames per clip (``1 + 4k`` for codecs that pack time 4x).
         hr_size: HR crop as (height, width); a multiple of ``size_multiple``.
         size_multiple: HR and LR sizes are rounded to multiples of this (the codec's spatial factor).
@@ -67,6 +73,7 @@ class VideoDataModule(L.LightningDataModule):
         val_manifest: str | None = "data/manifests/val.jsonl",
         test_manifest: str | None = None,
         scale: float = 2.5,
+        scale_range: tuple[float, float] | None = None,
         num_frames: int = 5,
         hr_size: tuple[int, int] = (160, 160),
         size_multiple: int = 8,
@@ -96,6 +103,8 @@ class VideoDataModule(L.LightningDataModule):
         if not 0 <= image_ratio <= 1:
             raise ValueError(f"data.image_ratio must be in [0, 1], got {image_ratio}")
         self.train_set: Dataset | None = None
+        if scale_range is not None:
+            ScaleDraw(*scale_range, group=1, length=1)  # checks the range now, not at the first batch
 
     def _records(self, path: str | None, role: str) -> list[dict]:
         if path is None:
@@ -107,6 +116,14 @@ class VideoDataModule(L.LightningDataModule):
             raise MissingData(f"{role} manifest {path} not found: run `make manifests` (or set data.{role}_manifest)")
         return read_manifest(path)
 
+    def _scales(self, train: bool) -> ScaleDraw | None:
+        """The per-step factors of training under ``scale_range`` (None for evaluation, or one factor)."""
+        hp = self.hparams
+        if not train or hp.scale_range is None:
+            return None
+        return ScaleDraw(*hp.scale_range, group=hp.batch_size * self._world_size(), length=hp.samples_per_epoch,
+                         seed=hp.seed)
+
     def _dataset(self, path: str | None, role: str, train: bool, seed: int, **kwargs) -> VideoClipDataset:
         hp = self.hparams
         records = self._records(path, role)
@@ -114,7 +131,7 @@ class VideoDataModule(L.LightningDataModule):
             return VideoClipDataset(
                 records, hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple,
                 train=train, length=hp.samples_per_epoch, clips_per_video=hp.val_clips_per_video, seed=seed,
-                cache_frames=hp.cache_frames, **kwargs,
+                cache_frames=hp.cache_frames, scales=self._scales(train), **kwargs,
             )
         except DataError as err:
             raise DataError(f"{role} manifest {path}: {err}") from err
@@ -128,7 +145,7 @@ class VideoDataModule(L.LightningDataModule):
         return ImageClipDataset(
             read_manifest(path), hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple, train=train,
             length=hp.samples_per_epoch, clips_per_image=hp.val_clips_per_image, seed=seed,
-            cache_images=hp.cache_frames, **asdict(hp.image_camera or PhotoCamera()),
+            cache_images=hp.cache_frames, scales=self._scales(train), **asdict(hp.image_camera or PhotoCamera()),
         )
 
     def _train_clips(self) -> Dataset:
@@ -166,6 +183,9 @@ class VideoDataModule(L.LightningDataModule):
                           persistent_workers=hp.num_workers > 0, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
+        if self.hparams.scale_range is not None and (self.hparams.train_shards or self.hparams.train_cache):
+            raise ValueError("data.scale_range draws each step's factor from live-degraded clips; prep shards and pair "
+                             "caches hold one factor (data.train_shards / data.train_cache): drop one of them")
         if self.train_set is None:
             if self.hparams.train_shards:
                 self.train_set = self._shard_clips()

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from gvr.data.degradations.degradation import Degradation
 from gvr.data.errors import DataError
+from gvr.data.scales import ScaleDraw
 from gvr.data.video import VideoError, frames_to_tensor, read_video
 from gvr.ops.seeding import generator
 
@@ -30,13 +31,21 @@ def lr_size_for(hr_size: tuple[int, int], scale: float, multiple: int) -> tuple[
     return tuple(max(multiple, multiple * round(side / scale / multiple)) for side in hr_size)  # type: ignore[return-value]
 
 
+def lr_size_of(dataset, index: int) -> tuple[int, int]:
+    """The LR size of item ``index`` of a clip dataset: its fixed ``lr_size``, or its step's under ``scales``."""
+    if dataset.scales is None:
+        return dataset.lr_size
+    return dataset.scales.lr_size(dataset.hr_size, index, dataset.size_multiple)
+
+
 class VideoClipDataset(Dataset):
     """HR/LR clip pairs cut from the videos of a manifest.
 
     Training items are random windows (video chosen by its number of windows, random start, random
     crop, random horizontal flip); evaluation items are ``clips_per_video`` evenly spaced windows of
     each video with a centre crop. The LR clip is ``degradation(hr)`` at :func:`lr_size_for` size,
-    seeded by the item index.
+    seeded by the item index; with ``scales`` (`gvr.data.scales.ScaleDraw`, training for every factor of a range)
+    at the size of the item's step's factor instead.
     """
 
     def __init__(
@@ -54,9 +63,11 @@ class VideoClipDataset(Dataset):
         cache_frames: bool = True,
         lr_only: bool = False,
         skip_errors: bool = False,
+        scales: ScaleDraw | None = None,
     ):
         self.num_frames, self.hr_size, self.scale = num_frames, tuple(hr_size), scale
         self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
+        self.size_multiple, self.scales = size_multiple, scales
         self.degradation, self.train, self.seed, self.cache_frames = degradation, train, seed, cache_frames
         self.lr_only, self.skip_errors = lr_only, skip_errors
         if any(side % size_multiple for side in self.hr_size):
@@ -133,6 +144,6 @@ class VideoClipDataset(Dataset):
         if flip:
             frames = frames[:, :, ::-1]
         hr = frames_to_tensor(np.ascontiguousarray(frames))  # (3, T, H, W) in [-1, 1]
-        lr = self.degradation(hr, self.lr_size, g)
+        lr = self.degradation(hr, lr_size_of(self, index), g)
         return {"hr": hr, "lr": lr, "index": index, "start": start, "path": record["path"],
                 "caption": record.get("caption", "")}

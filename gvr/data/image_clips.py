@@ -16,9 +16,10 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from gvr.data.dataset import item_generator, lr_size_for
+from gvr.data.dataset import item_generator, lr_size_for, lr_size_of
 from gvr.data.degradations.degradation import Degradation
 from gvr.data.errors import DataError
+from gvr.data.scales import ScaleDraw
 from gvr.data.video import frames_to_tensor
 from gvr.ops.seeding import generator
 
@@ -137,6 +138,7 @@ class ImageClipDataset(Dataset):
         easing: "linear" moves at constant speed; "ease_in_out" starts and stops smoothly (smoothstep).
         detail_tries: start positions drawn per clip; the one seeing the most image gradient is kept (1: uniform).
         cache_images: keep decoded photos (at most ``short_side[1]`` on their short side) in memory.
+        scales: per-step factors of a range (`gvr.data.scales.ScaleDraw`) instead of ``scale``, for training.
     """
 
     def __init__(
@@ -158,9 +160,11 @@ class ImageClipDataset(Dataset):
         easing: Literal["linear", "ease_in_out"] = "linear",
         detail_tries: int = 4,
         cache_images: bool = True,
+        scales: ScaleDraw | None = None,
     ):
         self.num_frames, self.hr_size, self.scale = num_frames, tuple(hr_size), scale
         self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
+        self.size_multiple, self.scales = size_multiple, scales
         if any(side % size_multiple for side in self.hr_size):
             raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
         if not 0 < short_side[0] <= short_side[1]:
@@ -285,7 +289,7 @@ class ImageClipDataset(Dataset):
         path = self.camera_path(index, g)
         frames = render(self._load(path.image), path, self.hr_size)
         hr = frames_to_tensor(frames)  # (3, T, H, W) in [-1, 1]
-        lr = self.degradation(hr, self.lr_size, g)
+        lr = self.degradation(hr, lr_size_of(self, index), g)
         record = self.records[path.image]
         return {"hr": hr, "lr": lr, "index": index, "start": 0, "path": record["path"],
                 "caption": record.get("caption", "")}

@@ -24,6 +24,7 @@ from gvr.data.pipes import PipeWriter
 from gvr.data.scenes import THRESHOLD, CutDetector
 from gvr.data.streams import SIDE_TYPES
 from gvr.data.video import VideoError, av_errors, frame_colour, frame_to_rgb, stream_bit_depth, stream_fps
+from gvr.inference.sizing import Fit
 from gvr.inference.upscale import (
     _check_run,
     _run,
@@ -32,10 +33,10 @@ from gvr.inference.upscale import (
     auto_tile,
     check_bit_depth,
     output_depth,
+    output_plan,
     refuse_hdr,
 )
 from gvr.ops.chunks import ChunkBlender, chunk_stride
-from gvr.ops.resize import output_size
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ def upscale_stream(
     keep_streams: bool = True,
     bit_depth: int | None = None,
     progress: bool = True,
+    scale: float | None = None,
+    size: tuple[int, int] | None = None,
+    fit: Fit = "pad",
+    force_scale: bool = False,
 ) -> dict:
     """Upscale the video stream read from ``source`` (a file object such as ``sys.stdin.buffer``, or a path) into
     ``output`` in ``fmt`` (`gvr.data.pipes.PIPE_FORMATS`), window by window as frames arrive.
@@ -110,11 +115,12 @@ def upscale_stream(
         vstream.thread_type = "AUTO"
         width, height = vstream.codec_context.width, vstream.codec_context.height
         bit_depth, depth = output_depth(name, bit_depth, stream_bit_depth(vstream))
-        scale = float(module.hparams.scale)
-        out_h, out_w = output_size(height, width, scale)
+        plan_out = output_plan(module, height, width, scale, size, fit, force_scale)
+        scale, picture = plan_out.scale, plan_out.picture
+        out_h, out_w = plan_out.frame
         extends = module.inference_net.extends_in_time
-        tile = tile or auto_tile(module, (out_h, out_w), (height, width), token_budget)
-        chunk = chunk or auto_chunk(module, max_frames if extends else STREAM_MAX_FRAMES, max_frames, (out_h, out_w))
+        tile = tile or auto_tile(module, picture, (height, width), token_budget)
+        chunk = chunk or auto_chunk(module, max_frames if extends else STREAM_MAX_FRAMES, max_frames, picture)
         overlap = min(auto_overlap(chunk) if overlap is None else overlap, chunk - 1)
         side = [s for s in container.streams if s.type in SIDE_TYPES] if keep_streams else []
         rate = Fraction(stream_fps(vstream, name)).limit_denominator(1001 * 1000)
@@ -142,11 +148,11 @@ def upscale_stream(
         bar = tqdm(unit="frame", desc=f"upscale x{scale:g} (stream)", disable=not progress)
         windows, blender, stamps, queued = 0, ChunkBlender(), deque(), 0  # stamps: of frames not yet written
         for _, start, lr, pts, next_start in stream_windows(frames(), chunk, overlap, module.codec.temporal_factor):
-            hr = _run(module, lr, (out_h, out_w), prompt, precision, depth, steps=steps, s=s, seed=seed,
+            hr = _run(module, lr, picture, prompt, precision, depth, steps=steps, s=s, seed=seed,
                       frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
             stamps.extend(pts[max(0, queued - start):])
             queued = start + len(lr)
-            done = blender.add(start, hr, next_start)
+            done = plan_out.place(blender.add(start, hr, next_start))
             writer.write(done, [stamps.popleft() for _ in range(len(done))])
             bar.update(len(done))
             windows += 1
@@ -160,6 +166,7 @@ def upscale_stream(
         raise VideoError(f"'{name}' has no decodable frames")
     return {"input": name, "output": getattr(output, "name", str(output)), "format": fmt,
             "input_size": [width, height], "output_size": [out_w, out_h], "frames": count["frames"],
-            "chunks": windows, "chunk": chunk, "overlap": overlap, "scale": scale, "bit_depth": bit_depth,
+            "chunks": windows, "chunk": chunk, "overlap": overlap, "scale": scale, "fit": plan_out.describe(),
+            "bit_depth": bit_depth,
             "cuts": count["cuts"], "streams_left_out": list(writer.warnings),
             "seconds": round(time.perf_counter() - began, 3)}

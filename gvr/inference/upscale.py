@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 
 from gvr.data.scenes import THRESHOLD, detect_cuts, scenes
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
+from gvr.inference.sizing import Fit, OutputPlan, plan_output
 from gvr.ops.background import BackgroundCalls, prefetch
 from gvr.ops.chunks import MIN_FRAMES, ChunkBlender, plan_chunks
 from gvr.ops.files import atomic_path, check_output
-from gvr.ops.resize import output_size
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,19 @@ def _run(module, lr: np.ndarray, size: tuple[int, int], prompt: str | None, prec
     return tensor_to_frames(hr[0], depth)[:n]
 
 
+def output_plan(module, height: int, width: int, scale: float | None, size: tuple[int, int] | None, fit: Fit,
+                force_scale: bool) -> OutputPlan:
+    """`gvr.inference.sizing.plan_output` for ``module``'s default factor, its factor checked against what the
+    checkpoint was trained for (`VSRModule.check_scale`), and the fit logged where it pads or crops."""
+    plan = plan_output(height, width, scale, size, fit, float(module.hparams.scale))
+    module.check_scale(plan.scale, force_scale)
+    if plan.fit != "scale":
+        how = "black bars around it" if plan.fit == "pad" else "the overflow cut off"
+        log.info("upscaling %dx%d by x%.4g to a %dx%d picture in a %dx%d frame, %s", width, height, plan.scale,
+                 *plan.picture[::-1], *plan.frame[::-1], how)
+    return plan
+
+
 def check_bit_depth(bit_depth: int | None) -> None:
     """Refuse an output bit depth other than 8, 10 or None (the input's)."""
     if bit_depth not in (None, 8, 10):
@@ -159,11 +172,18 @@ def upscale_video(
     keep_streams: bool = True,
     bit_depth: int | None = None,
     overlap_io: bool = True,
+    scale: float | None = None,
+    size: tuple[int, int] | None = None,
+    fit: Fit = "pad",
+    force_scale: bool = False,
 ) -> dict:
     """Upscale ``source`` with ``module`` (a VSRModule) and write an H.264 mp4 (or FFV1 mkv) to ``output``.
 
-    Returns a summary: input and output size, frames, fps, scenes and chunks. The output has exactly
-    :func:`output_size` pixels, the input's frame count, each frame's timestamp (variable frame rate kept)
+    Returns a summary: input and output size, frames, fps, scenes and chunks. The output is ``scale`` times the
+    input (None: the checkpoint's factor), or a frame of ``size`` ``(height, width)`` filled as ``fit`` says
+    (`gvr.inference.sizing`: "pad" letterboxes, "crop" cuts the overflow; the summary's ``fit`` states how); a
+    factor the checkpoint was not trained for is refused unless ``force_scale`` (`VSRModule.check_scale`). It has
+    the input's frame count, each frame's timestamp (variable frame rate kept)
     and display rotation, and, with ``keep_streams``, the input's audio, subtitle and data streams copied
     unchanged (`gvr.data.streams`; one the container cannot hold is left out with a warning, listed in the
     summary).
@@ -199,15 +219,16 @@ def upscale_video(
         raise VideoError(f"{source} has {info.frames} frame(s); gvr upscale needs at least {MIN_FRAMES} (it is a video model; "
                          f"a photo upscales from an image file: {', '.join(IMAGE_FORMATS)})")
     check_output(source, output, overwrite)
-    scale = float(module.hparams.scale)
-    out_h, out_w = output_size(info.height, info.width, scale)
-    tile = tile or auto_tile(module, (out_h, out_w), (info.height, info.width), token_budget)
+    plan_out = output_plan(module, info.height, info.width, scale, size, fit, force_scale)
+    scale, picture = plan_out.scale, plan_out.picture
+    out_h, out_w = plan_out.frame
+    tile = tile or auto_tile(module, picture, (info.height, info.width), token_budget)
     cuts = detect_cuts(iter_frames(source, 16), scene_threshold)[0] if scene_detect else []
     ranges = scenes(cuts, info.frames)
     plans = []
     for lo, hi in ranges:
         n = hi - lo
-        scene_chunk = chunk or auto_chunk(module, n, max_frames, (out_h, out_w))
+        scene_chunk = chunk or auto_chunk(module, n, max_frames, picture)
         scene_overlap = min(auto_overlap(scene_chunk) if overlap is None else overlap, scene_chunk - 1)
         plans.append((lo, hi, scene_chunk, scene_overlap, plan_chunks(n, scene_chunk, scene_overlap,
                                                                        module.codec.temporal_factor)))
@@ -227,11 +248,11 @@ def upscale_video(
             blender = ChunkBlender()  # a fresh one per scene: nothing is cross-faded across a cut
             for j, (start, lr) in enumerate(windows(itertools.islice(frames, hi - lo), plan)):
                 tick = time.perf_counter()
-                hr = _run(module, lr, (out_h, out_w), prompt, precision, depth, steps=steps, s=s, seed=seed,
+                hr = _run(module, lr, picture, prompt, precision, depth, steps=steps, s=s, seed=seed,
                           frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
                 network += time.perf_counter() - tick
                 next_start = plan[j + 1][0] if j + 1 < len(plan) else None
-                done = blender.add(start, hr, next_start)
+                done = plan_out.place(blender.add(start, hr, next_start))
                 pts = info.pts[written : written + len(done)] if timed else None
                 encoder.submit(done, pts) if overlap_io else writer.write(done, pts)
                 written += len(done)
@@ -243,6 +264,7 @@ def upscale_video(
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
             "frames": info.frames, "fps": info.fps, "chunks": total, "chunk": plans[0][2], "tile": tile,
             "scale": scale, "overlap": plans[0][3], "prompt": prompt, "precision": precision,
+            "fit": plan_out.describe(),
             "scenes": [[lo, hi] for lo, hi in ranges], "streams_left_out": list(writer.warnings), "bit_depth": bit_depth,
             "seconds": {"total": round(time.perf_counter() - began, 3), "network": round(network, 3)}}
 
@@ -285,12 +307,16 @@ def upscale_image(
     precision: str = "32",
     overwrite: bool = False,
     quality: int = 95,
+    scale: float | None = None,
+    size: tuple[int, int] | None = None,
+    fit: Fit = "pad",
+    force_scale: bool = False,
 ) -> dict:
     """Upscale one photo with ``module`` (a VSRModule) and write it to ``output`` (PNG, JPEG, WebP, BMP or TIFF).
 
     The model sees the photo as a still clip of ``frames`` copies (None: ``MIN_FRAMES``, or one latent frame
-    past the first for a codec that packs frames) and the middle output frame is written, ``output_size``
-    pixels, through a temporary file renamed into place. ``quality`` is the JPEG / WebP quality. The other
+    past the first for a codec that packs frames) and the middle output frame is written (``scale``, ``size``,
+    ``fit`` as for a video), through a temporary file renamed into place. ``quality`` is the JPEG / WebP quality. The other
     arguments are those of :func:`upscale_video`. Returns a summary like :func:`upscale_video`'s.
     """
     _check_run(module, prompt, precision)
@@ -304,15 +330,16 @@ def upscale_image(
     if alpha:
         log.warning("%s: the alpha channel is dropped; the upscale is opaque RGB", source)
     h, w = image.shape[:2]
-    scale = float(module.hparams.scale)
-    out_h, out_w = output_size(h, w, scale)
-    tile = tile or auto_tile(module, (out_h, out_w), (h, w), token_budget)
+    plan_out = output_plan(module, h, w, scale, size, fit, force_scale)
+    out_h, out_w = plan_out.frame
+    tile = tile or auto_tile(module, plan_out.picture, (h, w), token_budget)
     module.eval()
-    hr = _run(module, np.repeat(image[None], frames, axis=0), (out_h, out_w), prompt, precision, steps=steps, s=s,
+    hr = _run(module, np.repeat(image[None], frames, axis=0), plan_out.picture, prompt, precision, steps=steps, s=s,
               seed=seed, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
-    _write_image(hr[frames // 2], output, quality)
+    _write_image(plan_out.place(hr[frames // 2 : frames // 2 + 1])[0], output, quality)
     return {"input": source, "output": output, "input_size": [w, h], "output_size": [out_w, out_h], "frames": frames,
-            "tile": tile, "scale": scale, "prompt": prompt, "precision": precision, "alpha_dropped": alpha}
+            "tile": tile, "scale": plan_out.scale, "fit": plan_out.describe(), "prompt": prompt, "precision": precision,
+            "alpha_dropped": alpha}
 
 
 def _write_image(frame: np.ndarray, output: str, quality: int) -> None:

@@ -18,6 +18,7 @@ class GVRCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.scale", "model.scale")
+        parser.link_arguments("data.scale_range", "model.scale_range")
         parser.link_arguments("data.num_frames", "model.train_frames")
 
     def _parse_ckpt_path(self) -> None:

@@ -52,17 +52,34 @@ STUDENT_ONLY = ("refiner.",)
 
 
 def load_student(net: nn.Module, state: dict, teacher_path: str) -> None:
-    """Load the teacher's ``state`` into the student ``net``; only the student's `STUDENT_ONLY` modules may be absent from it."""
+    """Load the teacher's ``state`` into the student ``net``; only the student's `STUDENT_ONLY` modules and its
+    ``optional_weights`` (`SimpleGVR`'s ratio embedding) may be absent from it."""
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shapes differ
         problem = str(err).splitlines()[0]
     else:
-        extra = [k for k in missing if not k.startswith(STUDENT_ONLY)]
+        optional = STUDENT_ONLY + tuple(getattr(net, "optional_weights", ()))  # e.g. a ratio embedding, zero at start
+        extra = [k for k in missing if not k.startswith(optional)]
         problem = f"missing keys {extra[:3]}, unexpected keys {unexpected[:3]}" if extra or unexpected else None
     if problem is not None:
         raise ValueError(f"distill: the student does not fit the teacher {teacher_path} ({problem} ...); "
                          "give it the teacher's backbone sizes or set init_from_teacher: false")
+
+
+def check_teacher_scales(teacher: dict, student: dict, teacher_path: str) -> None:
+    """The teacher must know every factor the student trains on: the same ``scale``, or for an any-scale student
+    (``scale_range``) a teacher whose own ``scale_range`` holds the student's."""
+    low, high = student.get("scale_range") or (student["scale"], student["scale"])
+    t_low, t_high = teacher.get("scale_range") or (teacher["scale"], teacher["scale"])
+    if student.get("scale_range") is None and teacher.get("scale_range") is None:
+        if abs(float(teacher["scale"]) - float(student["scale"])) > 1e-6:
+            raise ValueError(f"distill: the teacher is a x{teacher['scale']} model, the student x{student['scale']}; "
+                             "set data.scale to the teacher's")
+    elif not (t_low - 1e-6 <= low and high <= t_high + 1e-6):
+        raise ValueError(f"distill: the student trains on factors x{low:g} to x{high:g}, but the teacher {teacher_path} "
+                         f"knows x{t_low:g} to x{t_high:g} only; distil an any-scale teacher (configs/anyscale.yaml) "
+                         "whose data.scale_range holds the student's")
 
 
 class Distillation(nn.Module):
@@ -140,9 +157,7 @@ class Distillation(nn.Module):
         if teacher.codec.describe() != module.codec.describe():
             raise ValueError(f"distill: the teacher {self.teacher_path} uses codec {teacher.codec.describe()}, the student "
                              f"{module.codec.describe()}: they must share one latent space")
-        if abs(float(teacher.hparams.scale) - float(module.hparams.scale)) > 1e-6:
-            raise ValueError(f"distill: the teacher is a x{teacher.hparams.scale} model, the student x{module.hparams.scale}; "
-                             "set data.scale to the teacher's")
+        check_teacher_scales(teacher.hparams, module.hparams, self.teacher_path)
         ts, ss = teacher.objective.source, module.objective.source
         if (ts.anchor, ts.sigma, ts.resize) != (ss.anchor, ss.sigma, ss.resize):
             raise ValueError(f"distill: the teacher's flow source (anchor {ts.anchor}, sigma {ts.sigma}, {ts.resize}) differs "

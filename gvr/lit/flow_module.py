@@ -66,14 +66,24 @@ def load_network_weights(path: str, prefix: str, into: list[nn.Module]) -> str:
     """Copy a network's weights from a gvr checkpoint into each module of ``into`` (weights only).
 
     Takes the checkpoint's EMA weights (``ema.*``) when it kept them, else ``{prefix}.*``; returns which.
-    Shapes must match exactly: a checkpoint of another architecture is a clear error, never a partial load.
+    Shapes must match exactly: a checkpoint of another architecture is a clear error, never a partial load. The
+    one exception is what the network lists in ``optional_weights`` (state-dict prefixes of parts that start at
+    zero output, e.g. `SimpleGVR`'s ratio embedding): a checkpoint without them starts the network unchanged, and
+    those parts keep their fresh values (logged).
     """
     weights, source = read_network_weights(path, prefix)
     for module in into:
+        optional = tuple(getattr(module, "optional_weights", ()))
+        fresh = [k for k in module.state_dict() if optional and k.startswith(optional) and k not in weights]
         try:
-            module.load_state_dict(weights, strict=True)
+            missing, unexpected = module.load_state_dict(weights, strict=not fresh)
+            if fresh and (sorted(missing) != sorted(fresh) or unexpected):  # anything else off: not this network
+                module.load_state_dict(weights, strict=True)
         except RuntimeError as err:
             raise ValueError(f"init_from: {path} does not fit this network: {str(err).splitlines()[0]} ...") from err
+        if fresh:
+            log.info("init_from: %s has no %s weights; they start at zero output (the network is unchanged)", path,
+                     ", ".join(sorted({k.split(".")[0] for k in fresh})))
     log.info("initialised the network from %s (%s weights)", path, source)
     return source
 

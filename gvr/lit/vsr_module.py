@@ -61,6 +61,7 @@ class FlowTraining:
 
 
 FLOW_TRAINING = FlowTraining()
+SCALE_TOLERANCE = 0.02  # how far (relative) a requested factor may lie from what a checkpoint was trained on
 
 
 class VSRModule(CodecFlowModule):
@@ -77,7 +78,10 @@ class VSRModule(CodecFlowModule):
             `gvr.flow.velocity_from_data`; with "data" a fresh zero-output backbone returns ``U(c)`` at any step count.
         color_fix: colour correction of decoded outputs against the bicubic input (`gvr.ops.colorfix`): "none",
             "wavelet" or "adain"; the default of `gvr upscale`, `gvr test` and validation.
-        scale: super-resolution factor (HR size / LR size) that ``gvr upscale`` applies.
+        scale: super-resolution factor (HR size / LR size) that ``gvr upscale`` applies by default (linked from
+            ``data.scale``); a model trained at this one factor refuses others (`check_scale`).
+        scale_range: ``[low, high]``, the factors an any-scale model was trained on (linked from ``data.scale_range``;
+            its backbone embeds the ratio); ``gvr upscale --scale`` / ``--size`` then take any factor inside it.
         train_frames: frames of a training clip (linked from ``data.num_frames``): the temporal context that
             ``gvr upscale`` gives a full-attention model; None: 17, the paper's clip.
         s_range: training range of the condition noise level ``s`` (paper: [0.3, 0.6]).
@@ -122,6 +126,7 @@ class VSRModule(CodecFlowModule):
         prediction: Prediction = "velocity",
         color_fix: ColorFix = "none",
         scale: float = 2.5,
+        scale_range: tuple[float, float] | None = None,
         train_frames: int | None = None,
         s_range: tuple[float, float] = (0.3, 0.6),
         s_inference: float = 0.45,
@@ -158,6 +163,9 @@ class VSRModule(CodecFlowModule):
                 f"backbone.latent_channels={want} but the codec makes {codec.latent_channels}-channel latents: "
                 "set model.backbone.init_args.latent_channels to match the codec"
             )
+        if scale_range is not None and getattr(backbone, "ratio_embedding", True) is False:
+            rank_zero_warn("data.scale_range is set but the backbone has no ratio_embedding: it will see every factor "
+                           "without knowing which (set model.backbone.init_args.ratio_embedding: true)")
         text_dim = getattr(backbone, "text_dim", None)
         if (text_encoder is None) != (text_dim is None):
             raise ValueError("a backbone with text_dim needs model.text_encoder, and a text_encoder needs a backbone "
@@ -185,6 +193,20 @@ class VSRModule(CodecFlowModule):
             self._val_vmaf = {"val/vmaf": VideoVMAF(), "val/vmaf_bicubic": VideoVMAF()}
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    def check_scale(self, factor: float, force: bool = False) -> None:
+        """Refuse a factor this checkpoint was not trained for: outside ``scale_range`` for an any-scale model, or
+        more than `SCALE_TOLERANCE` away from ``scale`` for a single-scale one. ``force`` logs a warning instead."""
+        low, high = self.hparams.get("scale_range") or (self.hparams.scale, self.hparams.scale)
+        if low / (1 + SCALE_TOLERANCE) <= factor <= high * (1 + SCALE_TOLERANCE):
+            return
+        trained = f"at x{low:g} only" if low == high else f"on factors x{low:g} to x{high:g}"
+        message = (f"this checkpoint was trained {trained}; x{factor:.3g} lies outside"
+                   + (" (an any-scale model: data.scale_range with a ratio_embedding backbone, configs/anyscale.yaml, "
+                      "serves every factor of its range)" if low == high else ""))
+        if not force:
+            raise ValueError(message + "; --force-scale runs it anyway")
+        log.warning("%s; running it anyway (--force-scale)", message)
 
     @property
     def inference_net(self) -> nn.Module:

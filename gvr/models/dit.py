@@ -3,7 +3,8 @@
 The LR latent `c` is resized to the HR latent grid by a `LatentUpsampler`, stacked onto the noisy HR
 latent `z_t` along channels and cut into patch tokens. `depth` DiT blocks follow, each made of
 spatial self-attention (within frames) -> 3D self-attention (across the clip) -> optional text
-cross-attention -> FFN, every sub-layer modulated by adaLN-Zero from `emb(t) + emb(s)`. A final adaLN
+cross-attention -> FFN, every sub-layer modulated by adaLN-Zero from `emb(t) + emb(s)` (+ `emb(ratio)`, the LR->HR
+ratio per axis, for a model that serves every scale factor). A final adaLN
 layer projects the tokens back to patches: the predicted velocity `v = eps - z0`, shaped like `z_t`.
 """
 
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
-from gvr.models.embed import ScalarEmbedder, TextProjection
+from gvr.models.embed import RatioEmbedder, ScalarEmbedder, TextProjection
 from gvr.models.refiner import SeamRefiner
 from gvr.models.rope import Rope, Rope3D, apply_rope
 from gvr.models.upsampler import LatentUpsampler
@@ -97,6 +98,13 @@ def init_dit_weights(model: nn.Module, embedders: list[nn.Module], blocks: nn.Mo
     for layer in (final_layer.modulation[-1], final_layer.linear):
         nn.init.zeros_(layer.weight)
         nn.init.zeros_(layer.bias)
+
+
+def lr_to_hr_ratio(c: Tensor, size: tuple[int, int], ratio: tuple[float, float] | None) -> Tensor:
+    """The LR->HR ratio per axis as a `(B, 2)` tensor: `ratio` where given (inference: the exact map of a padded
+    clip or a tile), else the HR grid `size` over `c`'s (training: the two match edge to edge)."""
+    ry, rx = ratio if ratio is not None else (size[0] / c.shape[-2], size[1] / c.shape[-1])
+    return torch.tensor([[ry, rx]], device=c.device, dtype=torch.float32).expand(c.shape[0], 2)
 
 
 class FP32RMSNorm(nn.RMSNorm):
@@ -251,10 +259,13 @@ class SimpleGVR(nn.Module):
             not in the paper).
         out_refine: hidden width of a `SeamRefiner` on the reassembled velocity (convolutions that cross token
             borders, zero-initialised); 0 builds none (the paper's model).
+        ratio_embedding: add an embedding of the LR->HR ratio per axis to the conditioning vector (`RatioEmbedder`,
+            its output layer zero-initialised), so that one model learns every scale factor it is trained on
+            (`data.scale_range`); a checkpoint without it starts such a model unchanged. Not in the paper.
     """
 
     _no_split_modules: ClassVar[list[str]] = ["DiTBlock"]  # FSDP wrap / checkpoint units
-    _keep_in_fp32_modules: ClassVar[list[str]] = ["t_embedder", "s_embedder", "norm_q", "norm_k"]
+    _keep_in_fp32_modules: ClassVar[list[str]] = ["t_embedder", "s_embedder", "ratio_embedder", "norm_q", "norm_k"]
 
     def __init__(
         self,
@@ -275,6 +286,7 @@ class SimpleGVR(nn.Module):
         gradient_checkpointing: bool = False,
         cond_skip: bool = False,
         out_refine: int = 0,
+        ratio_embedding: bool = False,
     ):
         super().__init__()
         if dim % heads:
@@ -294,6 +306,8 @@ class SimpleGVR(nn.Module):
         self.patch_embed = nn.Linear((latent_channels + self.cond_channels) * patch_volume, dim)
         self.t_embedder = ScalarEmbedder(dim)
         self.s_embedder = ScalarEmbedder(dim)
+        self.ratio_embedding = ratio_embedding
+        self.ratio_embedder = RatioEmbedder(dim) if ratio_embedding else None
         self.text_proj = TextProjection(text_dim, dim) if text_dim is not None else None
         self.rope = Rope3D(dim // heads, rope_theta)
         self.blocks = nn.ModuleList(
@@ -306,7 +320,11 @@ class SimpleGVR(nn.Module):
 
     def init_weights(self) -> None:
         """DiT initialisation (see `init_dit_weights`): the fresh model is the zero velocity field."""
-        init_dit_weights(self, [self.t_embedder, self.s_embedder], self.blocks, self.final_layer)
+        embedders = [m for m in (self.t_embedder, self.s_embedder, self.ratio_embedder) if m is not None]
+        init_dit_weights(self, embedders, self.blocks, self.final_layer)
+        if self.ratio_embedder is not None:  # zero: emb(ratio) = 0, the model is what it was without it
+            nn.init.zeros_(self.ratio_embedder.mlp[2].weight)
+            nn.init.zeros_(self.ratio_embedder.mlp[2].bias)
         if self.skip is not None:  # zero too: the fresh model stays the zero velocity field
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
@@ -317,6 +335,12 @@ class SimpleGVR(nn.Module):
         if name not in PRESETS:
             raise ValueError(f"SimpleGVR.preset: unknown preset {name!r}, choose from {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
+
+    @property
+    def optional_weights(self) -> tuple[str, ...]:
+        """State-dict prefixes a checkpoint may lack: parts that start at zero output (the ratio embedding), so
+        that loading the rest leaves the network as it was (`gvr.lit.flow_module.load_network_weights`)."""
+        return ("ratio_embedder.",) if self.ratio_embedder is not None else ()
 
     @property
     def extends_in_time(self) -> bool:
@@ -367,8 +391,11 @@ class SimpleGVR(nn.Module):
         x, grid = patchify(x, self.patch_size)
         x = self.patch_embed(x)  # (b, n, dim)
 
-        # 3. Conditioning shared by all blocks: emb(t) + emb(s), text tokens, rotary angles.
-        emb = (self.t_embedder(t) + self.s_embedder(s)).to(x.dtype)  # (b, dim)
+        # 3. Conditioning shared by all blocks: emb(t) + emb(s) [+ emb(ratio)], text tokens, rotary angles.
+        emb = self.t_embedder(t) + self.s_embedder(s)
+        if self.ratio_embedder is not None:
+            emb = emb + self.ratio_embedder(lr_to_hr_ratio(c, (H, W), ratio))
+        emb = emb.to(x.dtype)  # (b, dim)
         if self.text_proj is not None:
             text = self.text_proj(text)  # (b, l, dim)
         rope = self.rope(grid, x.device)

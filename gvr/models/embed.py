@@ -59,3 +59,34 @@ class TextProjection(nn.Module):
     def forward(self, text: Tensor) -> Tensor:
         """Project `text` `(B, L, text_dim)` to `(B, L, dim)`."""
         return self.mlp(text)
+
+
+class RatioEmbedder(nn.Module):
+    """Embeds the LR->HR ratio per axis ``(ry, rx)`` into a ``dim`` vector, for a model that serves any scale.
+
+    Each axis's ``log2`` ratio (0 at x1, 1 at x2, 2 at x4) gets ``freq_dim / 2`` sinusoids of ``scale * log2 r``
+    (as `ScalarEmbedder` does for ``t``); the two halves are concatenated and mapped by a SiLU MLP whose last
+    layer starts at zero (`SimpleGVR` zeroes it), so that adding the embedding to ``emb(t) + emb(s)`` leaves a
+    model's outputs unchanged until training moves it. Log ratios make x2 -> x4 the same step as x1 -> x2, and
+    two axes keep an anamorphic resize (another ratio per axis) apart from its transpose.
+
+    Args:
+        dim: width of the embedding.
+        freq_dim: number of sinusoidal features over both axes (a multiple of 4).
+        scale: multiplies ``log2 r`` before the sinusoids.
+    """
+
+    def __init__(self, dim: int, freq_dim: int = 256, scale: float = 1000.0):
+        super().__init__()
+        if freq_dim % 4:
+            raise ValueError(f"RatioEmbedder: freq_dim must be a multiple of 4, got {freq_dim}")
+        self.freq_dim, self.scale = freq_dim, scale
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, ratio: Tensor) -> Tensor:
+        """Embed ``ratio`` ``(B, 2)`` (HR / LR per axis, > 0) into ``(B, dim)``."""
+        if ratio.ndim != 2 or ratio.shape[1] != 2:
+            raise ValueError(f"RatioEmbedder: ratio must be (B, 2), got {tuple(ratio.shape)}")
+        logs = torch.log2(ratio.float())
+        features = torch.cat([sinusoidal_embedding(self.scale * logs[:, i], self.freq_dim // 2) for i in range(2)], -1)
+        return self.mlp(features.to(self.mlp[0].weight.dtype))

@@ -17,7 +17,7 @@ width, depth, heads, patch size, text width); anything else is a clear error, ne
 import torch
 from torch import Tensor, nn
 
-NEW_IN_VSR = ("upsampler.", "s_embedder.", "patch_embed.")  # VSR parts with no counterpart in the base model
+NEW_IN_VSR = ("upsampler.", "s_embedder.", "ratio_embedder.", "patch_embed.")  # VSR parts with no counterpart in the base model
 
 
 def vsr_weights_from_base(vsr: nn.Module, base: dict[str, Tensor]) -> dict[str, Tensor]:
