@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force-scale", action="store_true", help="run single-scale checkpoints at every factor")
     p.add_argument("--realesrgan", nargs="?", const="data/weights/realesrgan", default=None, metavar="DIR")
     p.add_argument("--out", default="logs/scales", help="output folder")
+    p.add_argument("--reuse", action="store_true",
+                   help="take a factor's scores from --out/x<F>/results.json where a finished run left one")
     p.add_argument("--quality-args", nargs=argparse.REMAINDER, default=[],
                    help="the rest goes to benchmarks/quality.py as it is (e.g. --clips 2 --crop 160 --metrics psnr,vmaf)")
     return p
@@ -57,8 +59,9 @@ def quality_label(metric: str) -> str:
 
 
 def method_key(name: str) -> str:
-    """A method's row name without its step count, so one checkpoint is one line over the factors."""
-    return name.split(" (")[0]
+    """A method's row name without its step count, so one checkpoint is one line over the factors; Real-ESRGAN is
+    one line too (x4 directly, "+ Lanczos" to any other factor)."""
+    return name.split(" (")[0].removesuffix(" + Lanczos")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -66,6 +69,11 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     results: dict[float, dict[str, dict]] = {}
     for factor in args.factors:
+        done = out / f"x{factor:g}" / "results.json"
+        if args.reuse and done.is_file():
+            summary = json.loads(done.read_text())
+            results[factor] = {method_key(name): method["mean"] for name, method in summary["methods"].items()}
+            continue
         q_args = ["--ckpt", *args.ckpt, "--scale", str(factor), "--out", str(out / f"x{factor:g}"), *args.quality_args]
         if args.force_scale:
             q_args.append("--force-scale")

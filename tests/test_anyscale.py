@@ -274,3 +274,19 @@ def test_a_distilled_student_needs_a_teacher_that_knows_its_factors():
         check_teacher_scales({"scale": 4.0}, {"scale": 2.5, "scale_range": [1.5, 4.0]}, "t.ckpt")
     with pytest.raises(ValueError, match="knows x2 to x3 only"):
         check_teacher_scales({"scale": 2.5, "scale_range": [2.0, 3.0]}, {"scale": 2.5, "scale_range": [1.5, 4.0]}, "t")
+
+
+def test_a_stream_upscales_into_a_frame_size_too(tmp_path):
+    from conftest import moving_frames
+
+    from gvr.data.video import read_video, write_video
+    from gvr.inference.stream import upscale_stream
+
+    src, out = tmp_path / "in.mp4", tmp_path / "out.nut"
+    write_video(src, moving_frames(3, 16, 24), fps=24, crf=0)
+    summary = upscale_stream(_module(2.0, (1.5, 3.0)), str(src), str(out), fmt="nut", progress=False,
+                             scene_detect=False, size=(48, 48), fit="crop")
+    assert summary["output_size"] == [48, 48] and summary["fit"]["picture"] == [72, 48] and summary["fit"]["scale"] == 3.0
+    assert read_video(out)[0].shape == (3, 48, 48, 3)
+    with pytest.raises(ValueError, match="x4 lies outside"):
+        upscale_stream(_module(2.0, (1.5, 3.0)), str(src), str(tmp_path / "o2.nut"), fmt="nut", progress=False, scale=4.0)

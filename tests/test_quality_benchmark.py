@@ -109,6 +109,9 @@ def test_scales_benchmark_runs_each_factor_and_refuses_a_foreign_one(sources, ti
     text = (out / "table.md").read_text()
     assert text.startswith("| method | x2 PSNR | x2 VMAF | x2 s/frame | x3 PSNR |") and "| gvr |" in text
     assert Image.open(out / "vmaf.png").size == (720, 440) and (out / "psnr.png").is_file()
+    (out / "x3" / "results.json").write_text(json.dumps({**at3, "methods": {"bicubic": {"mean": {"psnr": 1.0}}}}))
+    again = scales.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--factors", "2", "3", "--out", str(out), "--reuse"])
+    assert again[3.0] == {"bicubic": {"psnr": 1.0}} and again[2.0] == results[2.0]  # read back, not rerun
 
 
 def test_scales_table_marks_missing_rows():
@@ -117,3 +120,4 @@ def test_scales_table_marks_missing_rows():
     text = scales.table({2.0: {"a": {"psnr": 30.0, "vmaf": 80.0, "s_per_frame": 0.5}}, 4.0: {}})
     assert "| a | 30.00 | 80.00 | 0.5 | - | - | - |" in text
     assert scales.method_key("gvr any (1 steps, tile=8)") == "gvr any"
+    assert scales.method_key("Real-ESRGAN x4plus + Lanczos") == scales.method_key("Real-ESRGAN x4plus")

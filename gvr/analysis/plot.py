@@ -4,7 +4,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (140, 140, 140))
+COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (140, 140, 140), (255, 127, 14),
+           (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207))  # matplotlib's tab10, blue-red-green first
 
 
 def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -59,7 +60,10 @@ def line_plot(
     # 2. the curves and their legend
     for k, (label, ys) in enumerate(series.items()):
         colour = COLOURS[k % len(COLOURS)]
-        draw.line([to_px(xv, yv) for xv, yv in zip(x, ys, strict=True)], fill=colour, width=2)
+        points = [to_px(xv, yv) for xv, yv in zip(x, ys, strict=True)]
+        draw.line(points, fill=colour, width=2)
+        for px, py in points:  # a dot on each measured value
+            draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
         lx, ly = width - right - 190, top + 8 + 14 * k
         draw.line([(lx, ly + 6), (lx + 20, ly + 6)], fill=colour, width=2)
         draw.text((lx + 26, ly), label, fill="black", font=font)

@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         if not folder and not is_image(args.input) and is_image(args.output):
             raise ValueError(f"{args.output} is an image but {args.input} is not one: write the video to .mp4 or .mkv")
         module = load_module(args.ckpt, args.device)
+        if args.scale is not None:  # once, before any file (a folder would otherwise fail file by file)
+            module.check_scale(args.scale, args.force_scale)
         if folder:
             summary = upscale_folder(module, args.input, args.output, video_ext=args.video_ext, overwrite=args.overwrite,
                                      video_kw=video_kw, image_kw=image_kw)
