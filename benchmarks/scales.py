@@ -92,8 +92,11 @@ def main(argv: list[str] | None = None) -> dict:
     for metric in ("vmaf", "psnr"):
         series = {m: [results[f][m][metric] for f in factors] for m in results[factors[0]]
                   if all(m in results[f] and metric in results[f][m] for f in factors)}
+        if not series:  # no method has this metric at every factor (e.g. --metrics without it)
+            print(f"no {metric} at every factor: {metric}.png not drawn")
+            continue
         lows = [v for ys in series.values() for v in ys]
-        span = (min(lows) - 1, max(lows) + 1) if lows else None
+        span = (min(lows) - 1, max(lows) + 1)
         line_plot(out / f"{metric}.png", factors, series, title=f"{quality_label(metric)} against the scale factor",
                   xlabel="factor (HR / LR)", ylabel=quality_label(metric), y_range=span)
     return results

@@ -31,7 +31,7 @@ if sys.argv[3] != "-":
     size = output_size(frames.shape[1], frames.shape[2], float(sys.argv[5]))
     write_video(sys.argv[4], net.resize(frames, size), fps, overwrite=True)
 """
-GVR_LOAD = "import sys; from gvr.inference.upscale import load_module; load_module(sys.argv[1])"
+GVR_LOAD = "import sys; from gvr.pipeline import load_pipeline; load_pipeline(sys.argv[1])"  # what gvr upscale loads
 
 
 def timed(cmd: list[str]) -> float:

@@ -5,7 +5,22 @@ import os
 import sys
 from collections.abc import Iterator
 
-from gvr.lit.cli import CLI_DEFAULTS, GVRCLI, lightning_main  # noqa: F401  (gvr.cli.lightning_main is public)
+
+def lightning_main(args: list[str] | None = None):
+    """Run a Lightning subcommand (fit, validate, test, predict): `gvr.lit.cli.lightning_main`, imported here on
+    first use so that the user verbs (``gvr upscale``) start without Lightning."""
+    from gvr.lit.cli import lightning_main as run
+
+    return run(args)
+
+
+def __getattr__(name: str):
+    if name in ("GVRCLI", "CLI_DEFAULTS"):  # public here as before, imported on first use
+        import gvr.lit.cli
+
+        return getattr(gvr.lit.cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Every user verb: its module (with a ``main(argv)``) and the line ``gvr --help`` shows for it.
 VERBS = {

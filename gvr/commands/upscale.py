@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from gvr.inference.folder import SUMMARY, upscale_folder
     from gvr.inference.sizing import parse_size
-    from gvr.inference.upscale import is_image, load_module, upscale_image, upscale_video
+    from gvr.inference.upscale import is_image, upscale_image, upscale_video
+    from gvr.pipeline import load_pipeline
 
     try:
         size = parse_size(args.size) if args.size is not None else None
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             raise NotADirectoryError(f"{args.output} is a file; the upscales of a folder go to a folder")
         if not folder and not is_image(args.input) and is_image(args.output):
             raise ValueError(f"{args.output} is an image but {args.input} is not one: write the video to .mp4 or .mkv")
-        module = load_module(args.ckpt, args.device)
+        module = load_pipeline(args.ckpt, args.device)
         if args.scale is not None:  # once, before any file (a folder would otherwise fail file by file)
             module.check_scale(args.scale, args.force_scale)
         if folder:
@@ -127,7 +128,8 @@ def _stream(args, video_kw: dict) -> None:
     """``gvr upscale - -o -`` (either side may be a file): `gvr.inference.stream.upscale_stream`; the summary goes
     to stderr so that stdout carries the video alone."""
     from gvr.inference.stream import upscale_stream
-    from gvr.inference.upscale import is_image, load_module
+    from gvr.inference.upscale import is_image
+    from gvr.pipeline import load_pipeline
 
     if is_image(args.input) or is_image(args.output):
         raise ValueError("pipes carry video streams; upscale a photo from and to files")
@@ -135,7 +137,7 @@ def _stream(args, video_kw: dict) -> None:
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
     if args.input != "-" and not os.path.isfile(args.input):
         raise FileNotFoundError(f"{args.input} does not exist or is not a file")
-    module = load_module(args.ckpt, args.device)
+    module = load_pipeline(args.ckpt, args.device)
     kw = {k: v for k, v in video_kw.items() if k != "crf"}  # the stream is lossless (FFV1) or raw (Y4M)
     source = sys.stdin.buffer if args.input == "-" else args.input
     if args.output == "-":

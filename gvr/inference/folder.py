@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from gvr.data.manifest import VIDEO_EXTS
 from gvr.data.video import VideoError
-from gvr.inference.upscale import IMAGE_FORMATS, is_image, upscale_image, upscale_video
+from gvr.inference.upscale import IMAGE_FORMATS, as_pipeline, is_image, upscale_image, upscale_video
 from gvr.ops.files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def upscale_folder(
     inputs = list(list_inputs(root, skip=out_dir))
     if not inputs:
         raise FileNotFoundError(f"no videos ({', '.join(VIDEO_EXTS)}) or photos ({', '.join(IMAGE_FORMATS)}) under {root}")
+    module = as_pipeline(module)  # once for every file
     summary = {"input": str(root), "output": str(out_dir), "done": [], "skipped": [], "failed": []}
     start = time.perf_counter()
     bar = tqdm(inputs, unit="file", desc="files", disable=not progress)

@@ -28,6 +28,7 @@ from gvr.inference.sizing import Fit
 from gvr.inference.upscale import (
     _check_run,
     _run,
+    as_pipeline,
     auto_chunk,
     auto_overlap,
     auto_tile,
@@ -102,6 +103,7 @@ def upscale_stream(
     The options are `upscale_video`'s; ``chunk`` None picks `auto_chunk` with ``max_frames`` as the length (the
     length of a stream is not known in advance). Returns a summary like `upscale_video`'s (frames counted at the end).
     """
+    module = as_pipeline(module)
     _check_run(module, prompt, precision)
     check_bit_depth(bit_depth)
     began = time.perf_counter()

@@ -23,6 +23,7 @@ from gvr.inference.sizing import Fit, OutputPlan, plan_output
 from gvr.ops.background import BackgroundCalls, prefetch
 from gvr.ops.chunks import MIN_FRAMES, ChunkBlender, plan_chunks
 from gvr.ops.files import atomic_path, check_output
+from gvr.pipeline import VSRPipeline
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,12 @@ IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"
 
 
 DEFAULT_CHUNK = 17  # the paper's training clip, for checkpoints that do not record theirs
+
+
+def as_pipeline(model) -> VSRPipeline:
+    """What the upscale functions run: ``model`` itself if a `gvr.pipeline.VSRPipeline` (`load_pipeline`, what
+    ``gvr upscale`` loads), else the pipeline of a `gvr.lit.VSRModule` (its own weights, nothing copied)."""
+    return model if isinstance(model, VSRPipeline) else model.pipeline()
 
 
 def hr_tokens(module, out_size: tuple[int, int]) -> int:
@@ -53,7 +60,8 @@ def auto_chunk(module, frames: int, max_frames: int, out_size: tuple[int, int] |
     ``data.num_frames`` (the module's ``train_frames`` hyper-parameter): a full-attention model sees at
     inference the temporal context it learned, not more.
     """
-    trained = module.hparams.get("train_frames")
+    module = as_pipeline(module)
+    trained = module.train_frames
     if module.inference_net.extends_in_time:
         chunk = min(frames, max_frames)
         if out_size is not None:
@@ -116,7 +124,7 @@ def output_plan(module, height: int, width: int, scale: float | None, size: tupl
                 force_scale: bool) -> OutputPlan:
     """`gvr.inference.sizing.plan_output` for ``module``'s default factor, its factor checked against what the
     checkpoint was trained for (`VSRModule.check_scale`), and the fit logged where it pads or crops."""
-    plan = plan_output(height, width, scale, size, fit, float(module.hparams.scale))
+    plan = plan_output(height, width, scale, size, fit, as_pipeline(module).scale)
     module.check_scale(plan.scale, force_scale)
     if plan.fit != "scale":
         how = "black bars around it" if plan.fit == "pad" else "the overflow cut off"
@@ -210,6 +218,7 @@ def upscale_video(
     whole call's wall time and the network's share of it.
     """
     began = time.perf_counter()
+    module = as_pipeline(module)
     _check_run(module, prompt, precision)
     check_bit_depth(bit_depth)
     info = probe_video(source)
@@ -319,6 +328,7 @@ def upscale_image(
     ``fit`` as for a video), through a temporary file renamed into place. ``quality`` is the JPEG / WebP quality. The other
     arguments are those of :func:`upscale_video`. Returns a summary like :func:`upscale_video`'s.
     """
+    module = as_pipeline(module)
     _check_run(module, prompt, precision)
     if not is_image(output):
         raise ValueError(f"the upscale of an image is an image: {output} must end in one of {sorted(IMAGE_FORMATS)}")
@@ -352,7 +362,9 @@ def _write_image(frame: np.ndarray, output: str, quality: int) -> None:
 
 
 def load_module(ckpt: str, device: str = "cpu"):
-    """Rebuild a VSRModule (backbone, codec and EMA weights) from a checkpoint file alone."""
+    """Rebuild a VSRModule (backbone, codec and EMA weights) from a checkpoint file alone (imports Lightning; to
+    upscale, `gvr.pipeline.load_pipeline` is quicker to start and gives the same frames)."""
     from gvr.lit.checkpoints import load_gvr_module
 
     return load_gvr_module(ckpt, "VSRModule", device)
+

@@ -3,64 +3,23 @@
 import warnings
 from pathlib import Path
 
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from gvr.base.model import BaseModel, BaseModelLoader
 from gvr.codecs.codec import LatentCodec
-from gvr.lit.strategies import require_single_file
 from gvr.ops.files import file_digest
+from gvr.pipeline.checkpoint import (  # noqa: F401  (public here too, as before the pipeline)
+    MOVED_MODULES,
+    MOVED_NAMES,
+    check_kind,
+    moved_path,
+    read_checkpoint,
+    renamed_hparams,
+)
 
 # What each module class needs in the checkpoint's hyper-parameters, and the command that writes it.
 _KINDS = {"VSRModule": ("gvr.lit.vsr_module", "backbone", "gvr fit"),
           "BaseModule": ("gvr.lit.base_module", "network", "gvr base fit")}
-
-# Module paths of the layout before the house plan (issue 20) -> today's. A checkpoint stores its config as
-# `class_path` strings; `load_gvr_module` rewrites the old ones, so checkpoints written before the move load.
-MOVED_MODULES = {
-    "gvr.module": "gvr.lit.vsr_module",
-    "gvr.training": "gvr.lit.flow_module",
-    "gvr.base.module": "gvr.lit.base_module",
-    "gvr.checkpoints": "gvr.lit.checkpoints",
-    "gvr.averaging": "gvr.lit.averaging",
-    "gvr.strategies": "gvr.lit.strategies",
-    "gvr.distill.recipe": "gvr.lit.distillation",
-    "gvr.distill.losses": "gvr.lit.distill_losses",
-    "gvr.distill.discriminator": "gvr.models.discriminator",
-    "gvr.metrics.benchmark": "gvr.lit.scoring",
-    "gvr.upscale": "gvr.inference.upscale",
-    "gvr.colorfix": "gvr.ops.colorfix",
-    "gvr.flow.tiled": "gvr.ops.tiling",
-    "gvr.metrics.baselines": "gvr.ops.resize",
-    "gvr.text": "gvr.models.text",
-    "gvr.metrics.realesrgan": "gvr.baselines.realesrgan",
-    "gvr.codecs.base": "gvr.codecs.codec",
-    "gvr.data.degradations.base": "gvr.data.degradations.degradation",
-    "gvr.base.dit": "gvr.base.latent_dit",
-}
-# Names the old `gvr.distill` package exported, and where each lives now.
-MOVED_NAMES = {"gvr.distill.Distillation": "gvr.lit.Distillation",
-               "gvr.distill.VideoDiscriminator": "gvr.models.VideoDiscriminator",
-               "gvr.data.predict.VideoPredictionWriter": "gvr.inference.VideoPredictionWriter"}
-
-
-def moved_path(name: str) -> str:
-    """Today's dotted path of ``name`` (a ``class_path`` of a checkpoint written before the move), or ``name``."""
-    if name in MOVED_NAMES:
-        return MOVED_NAMES[name]
-    module, _, attr = name.rpartition(".")
-    return f"{MOVED_MODULES[module]}.{attr}" if module in MOVED_MODULES else name
-
-
-def renamed_hparams(value):
-    """``value`` (hyper-parameters: dicts, lists, strings) with every old ``class_path`` moved."""
-    if isinstance(value, dict):
-        return {k: moved_path(v) if k in ("class_path", "_class_path") and isinstance(v, str) else renamed_hparams(v)
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(renamed_hparams(v) for v in value)
-    return value
-
 
 def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
     """Load the ``kind`` module (``VSRModule`` or ``BaseModule``) of ``ckpt`` in eval mode on ``device``.
@@ -78,31 +37,16 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
     module_path, key, command = _KINDS[kind]
     path = Path(ckpt)
     meta = read_checkpoint(path, mmap=True)
-    hp = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
-    if "state_dict" not in meta or hp.get("_class_path", kind).split(".")[-1] != kind or key not in hp:
-        raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
+    hp = check_kind(meta, kind, key, command, ckpt)
     cls = getattr(importlib.import_module(module_path), kind)
     meta = _pl_migrate_checkpoint(meta, checkpoint_path=path)
-    meta["hyper_parameters"] = hp = renamed_hparams(hp)
+    meta["hyper_parameters"] = hp
     if kind == "VSRModule" and hp.get("train_frames") is None:  # written before train_frames was a hyper-parameter
         hp["train_frames"] = (meta.get("datamodule_hyper_parameters") or {}).get("num_frames")
     with warnings.catch_warnings():  # the stored config rebuilds the networks, which Lightning then sees as hparams
         warnings.filterwarnings("ignore", message=r"Attribute '\w+' is an instance of `nn.Module`")
         module = _load_state(cls, meta)
     return module.eval().to(device)
-
-
-def read_checkpoint(path: str | Path, mmap: bool = False):
-    """The object saved in the single-file checkpoint ``path`` (on the CPU); a missing file, a sharded folder or a
-    file that is not a PyTorch checkpoint is a clear error."""
-    path = Path(path)
-    require_single_file(path, "checkpoint")
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
-    except Exception as err:  # any unpickling/zip failure means "not a checkpoint"
-        raise ValueError(f"{path} is not a PyTorch checkpoint ({type(err).__name__}: {err})") from err
 
 
 class BaseCheckpoint(BaseModelLoader):

@@ -38,6 +38,8 @@ from lightning.fabric.utilities.load import _METADATA_FILENAME
 from lightning.pytorch.strategies import ModelParallelStrategy
 from torch import nn
 
+from gvr.ops.files import require_single_file  # noqa: F401  (also public here)
+
 
 def shard_network(
     net: nn.Module,
@@ -158,13 +160,6 @@ class FSDP2Strategy(ModelParallelStrategy):
             dcp.load(optim_state, checkpoint_id=path)
             set_optimizer_state_dict(self.model, optimizer, optim_state[f"optimizer_{idx}"])
         return torch.load(path / _METADATA_FILENAME, weights_only=weights_only)
-
-
-def require_single_file(path: str | Path, option: str) -> None:
-    """Raise a clear error when ``path`` is a sharded checkpoint folder where a single file is needed."""
-    if _is_sharded_checkpoint(Path(path)):
-        raise ValueError(f"{option}: {path} is a sharded checkpoint folder (FSDP2Strategy); gather it into one file "
-                         f"first: gvr consolidate {path} OUTPUT.ckpt")
 
 
 def consolidate_checkpoint(folder: str | Path, output: str | Path) -> Path:

@@ -5,7 +5,6 @@ sampler are pure functions in :mod:`gvr.flow`, the codec is a frozen :class:`Lat
 """
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -22,10 +21,10 @@ from gvr.lit.flow_module import CodecFlowModule, ema_copy, load_network_weights,
 from gvr.metrics.image import FrameGrid, FramePSNR, FrameSSIM
 from gvr.models.from_base import vsr_weights_from_base
 from gvr.models.text import TextEncoder
-from gvr.ops.colorfix import ColorFix, color_fix_to_input
+from gvr.ops.colorfix import ColorFix
 from gvr.ops.resize import output_size, resize_video
 from gvr.ops.seeding import generator
-from gvr.ops.tiling import tiled
+from gvr.pipeline.vsr import SCALE_TOLERANCE, VSRPipeline  # noqa: F401  (SCALE_TOLERANCE public here too)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,6 @@ class FlowTraining:
 
 
 FLOW_TRAINING = FlowTraining()
-SCALE_TOLERANCE = 0.02  # how far (relative) a requested factor may lie from what a checkpoint was trained on
 
 
 class VSRModule(CodecFlowModule):
@@ -195,18 +193,16 @@ class VSRModule(CodecFlowModule):
     # ---- helpers -------------------------------------------------------------------------------
 
     def check_scale(self, factor: float, force: bool = False) -> None:
-        """Refuse a factor this checkpoint was not trained for: outside ``scale_range`` for an any-scale model, or
-        more than `SCALE_TOLERANCE` away from ``scale`` for a single-scale one. ``force`` logs a warning instead."""
-        low, high = self.hparams.get("scale_range") or (self.hparams.scale, self.hparams.scale)
-        if low / (1 + SCALE_TOLERANCE) <= factor <= high * (1 + SCALE_TOLERANCE):
-            return
-        trained = f"at x{low:g} only" if low == high else f"on factors x{low:g} to x{high:g}"
-        message = (f"this checkpoint was trained {trained}; x{factor:.3g} lies outside"
-                   + (" (an any-scale model: data.scale_range with a ratio_embedding backbone, configs/anyscale.yaml, "
-                      "serves every factor of its range)" if low == high else ""))
-        if not force:
-            raise ValueError(message + "; --force-scale runs it anyway")
-        log.warning("%s; running it anyway (--force-scale)", message)
+        """`gvr.pipeline.VSRPipeline.check_scale`: refuse a factor this checkpoint was not trained for."""
+        self.pipeline().check_scale(factor, force)
+
+    def pipeline(self) -> VSRPipeline:
+        """This model at inference (`gvr.pipeline.VSRPipeline`): the EMA weights (or the live ones), the codec, the
+        objective, the text encoder and the trained factors, shared with this module (nothing is copied)."""
+        hp = self.hparams
+        return VSRPipeline(self.inference_net, self.codec, self.objective, self.text_encoder, scale=hp.scale,
+                           scale_range=hp.get("scale_range"), train_frames=hp.get("train_frames"),
+                           color_fix=hp.color_fix, seed=hp.seed)
 
     @property
     def inference_net(self) -> nn.Module:
@@ -315,84 +311,19 @@ class VSRModule(CodecFlowModule):
 
     # ---- sampling ------------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def upscale_clip(
-        self,
-        lr: Tensor,
-        size: tuple[int, int],
-        steps: int | None = None,
-        s: float | None = None,
-        seed: int = 0,
-        frame_offset: int = 0,
-        tile: int | None = None,
-        tile_overlap: int = 8,
-        captions: Sequence[str] | None = None,
-        color_fix: ColorFix | None = None,
-    ) -> Tensor:
-        """Super-resolve LR pixels ``(B, 3, T, h, w)`` to ``(B, 3, T, *size)`` pixels in [-1, 1].
+    def upscale_clip(self, lr: Tensor, size: tuple[int, int], **kwargs) -> Tensor:
+        """Super-resolve LR pixels ``(B, 3, T, h, w)`` to ``(B, 3, T, *size)`` pixels in [-1, 1] with the EMA (or
+        live) weights: `gvr.pipeline.VSRPipeline.upscale_clip`, whose keyword arguments it takes."""
+        return self.pipeline().upscale_clip(lr, size, **kwargs)
 
-        Any ``T``, ``h`` and ``w`` work: the clip is padded to what the codec accepts and the result is
-        cropped. LR maps to HR by the exact ratio ``size / (h, w)`` (the padding extends past the crop; it is
-        never stretched onto the output). The initial noise of each latent frame is seeded by ``seed`` and
-        the absolute index of its last pixel frame (``frame_offset`` + position), so overlapping chunks of a
-        long video start from the same noise where they overlap. ``tile`` (in LR latent pixels) runs the
-        network on overlapping spatial tiles blended at every step (:func:`gvr.ops.tiling.tiled`), bounding
-        memory. ``captions`` (one per clip) feed a text-conditioned backbone; None is the null prompt.
-        ``color_fix`` (None: the model's ``color_fix``) corrects the output's colour against bicubic of ``lr``.
-        """
-        b, _, t, h, w = lr.shape
-        padded, _ = self.codec.pad_to_valid(lr.float())
-        c = self.encode(padded)
-        ratio = (size[0] / h, size[1] / w)
-        # HR latent grid covering the padded LR clip at the exact ratio; cropped to `size` after decoding.
-        hh, ww = (math.ceil(n * r / self.codec.spatial_factor) for n, r in zip(padded.shape[-2:], ratio))
-        z0 = self.upscale_latent(c, (hh, ww), steps, s, seed, frame_offset, tile, tile_overlap, captions,
-                                 ratio=ratio, lr_pixels=padded)
-        with torch.autocast(self.device.type, enabled=False):
-            out = self.codec.decode(z0.float())
-        out = out[:, :, :t, : size[0], : size[1]].clamp(-1, 1)
-        fix = self.hparams.color_fix if color_fix is None else color_fix
-        return color_fix_to_input(out, lr, fix) if fix != "none" else out
-
-    @torch.no_grad()
-    def upscale_latent(
-        self,
-        c: Tensor,
-        size: tuple[int, int],
-        steps: int | None = None,
-        s: float | None = None,
-        seed: int = 0,
-        frame_offset: int = 0,
-        tile: int | None = None,
-        tile_overlap: int = 8,
-        captions: Sequence[str] | None = None,
-        ratio: tuple[float, float] | None = None,
-        lr_pixels: Tensor | None = None,
-    ) -> Tensor:
-        """Sample the HR latent ``(B, C, T, *size)`` conditioned on the LR latent ``c`` (no decode).
-
-        This is the cascade's second stage: ``gvr generate`` feeds it the base model's latent directly.
-        Arguments as in :meth:`upscale_clip`; ``size`` is the HR latent grid and ``ratio`` the HR / LR latent
-        pixels per axis (None: ``size`` over ``c``'s grid, edge to edge). ``lr_pixels`` are the LR pixels that
-        ``c`` encodes, if known (the pixel anchor then needs no decode).
-        """
-        b = c.shape[0]
-        flow = self.objective
-        anchor = flow.anchor(c.float(), size, self.codec, ratio, lr_pixels)
-        z = flow.source.start(anchor, self._frame_noise((b, self.codec.latent_channels, c.shape[2], *size), seed, frame_offset))
-        net = tiled(self.inference_net, tile, tile_overlap) if tile else self.inference_net
-        return flow.solve(net, z, anchor, c.float(), self._frame_noise(c.shape, seed + 1, frame_offset), steps, s,
-                          self.text(captions, b), ratio)
+    def upscale_latent(self, c: Tensor, size: tuple[int, int], **kwargs) -> Tensor:
+        """Sample the HR latent ``(B, C, T, *size)`` conditioned on the LR latent ``c`` (no decode):
+        `gvr.pipeline.VSRPipeline.upscale_latent`, whose keyword arguments it takes."""
+        return self.pipeline().upscale_latent(c, size, **kwargs)
 
     def _frame_noise(self, shape: tuple[int, ...], seed: int, frame_offset: int) -> Tensor:
         """Gaussian noise whose latent frame ``k`` depends only on (seed, its last pixel frame)."""
-        b, c, t, h, w = shape
-        tf = self.codec.temporal_factor
-        frames = []
-        for k in range(t):
-            g = generator(seed, frame_offset + k * tf, device=self.device)
-            frames.append(torch.randn((b, c, 1, h, w), generator=g, device=self.device))
-        return torch.cat(frames, dim=2)
+        return self.pipeline().frame_noise(shape, seed, frame_offset, self.device)
 
     # ---- validation / prediction ----------------------------------------------------------------
 

@@ -42,3 +42,14 @@ def file_digest(path: str, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+SHARDED_METADATA = "meta.pt"  # what a sharded (FSDP2 / distributed checkpoint) folder holds beside its shards
+
+
+def require_single_file(path: str | Path, option: str) -> None:
+    """Raise a clear error when ``path`` is a sharded checkpoint folder where a single file is needed."""
+    path = Path(path)
+    if path.is_dir() and (path / SHARDED_METADATA).is_file():
+        raise ValueError(f"{option}: {path} is a sharded checkpoint folder (FSDP2Strategy); gather it into one file "
+                         f"first: gvr consolidate {path} OUTPUT.ckpt")
