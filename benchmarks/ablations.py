@@ -117,9 +117,10 @@ def arm_gflops(arm: Arm) -> float | None:
     if "--model.backbone.init_args.temporal_op" not in arm.overrides:
         return None
     from gvr.codecs.codec import LatentCodec
-    from gvr.commands.flops import from_config, instantiate
+    from gvr.commands.flops import from_config
     from gvr.models.attention import AttentionOp
     from gvr.models.flops import latent_grid, model_flops, simple_gvr_args
+    from gvr.ops.config import instantiate
 
     args, codec_spec, data = from_config(arm.config)
     spec = json.loads(arm.overrides[arm.overrides.index("--model.backbone.init_args.temporal_op") + 1])

@@ -16,19 +16,12 @@ import json
 import sys
 from typing import Any
 
+from gvr.ops.config import instantiate
+
 # Codec of each preset when no --config is given: (spatial_factor, temporal_factor).
 PRESET_CODECS = {"tiny": (2, 1), "1b": (8, 4)}  # tiny: PatchCodec x2 (stage 1); 1b: the Wan 2.1 VAE
 # Clip of each preset without --config: frames, HR (H, W), LR (H, W) (1b: the paper's 384x672 -> 1080p).
 PRESET_CLIPS = {"tiny": (3, (60, 60), (24, 24)), "1b": (17, (1080, 1920), (384, 672))}
-
-
-def instantiate(base: type, spec: dict) -> Any:
-    """Build a `{class_path, init_args}` spec as a subclass of `base` (jsonargparse, as the CLI does)."""
-    from jsonargparse import ArgumentParser
-
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(base, "x")
-    return parser.instantiate(parser.parse_object({"x": spec})).x
 
 
 def from_config(path: str) -> tuple[dict, Any, dict]:

@@ -41,8 +41,6 @@ def load_gvr_module(ckpt: str, kind: str = "VSRModule", device: str = "cpu"):
     cls = getattr(importlib.import_module(module_path), kind)
     meta = _pl_migrate_checkpoint(meta, checkpoint_path=path)
     meta["hyper_parameters"] = hp
-    if kind == "VSRModule" and hp.get("train_frames") is None:  # written before train_frames was a hyper-parameter
-        hp["train_frames"] = (meta.get("datamodule_hyper_parameters") or {}).get("num_frames")
     with warnings.catch_warnings():  # the stored config rebuilds the networks, which Lightning then sees as hparams
         warnings.filterwarnings("ignore", message=r"Attribute '\w+' is an instance of `nn.Module`")
         module = _load_state(cls, meta)

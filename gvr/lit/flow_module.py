@@ -9,7 +9,9 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from gvr.lit.strategies import FSDP2Strategy, require_single_file
+from gvr.lit.strategies import FSDP2Strategy
+from gvr.ops.files import require_single_file
+from gvr.pipeline.checkpoint import network_weights
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,7 @@ def read_network_weights(path: str, prefix: str, option: str = "init_from") -> t
         state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
     except Exception as err:
         raise ValueError(f"{option}: {path} is not a Lightning checkpoint ({type(err).__name__}: {err})") from err
-    source = "ema" if any(k.startswith("ema.") for k in state) else prefix
-    weights = {k[len(source) + 1 :]: v for k, v in state.items() if k.startswith(source + ".")}
+    weights, source = network_weights(state, prefix)
     if not weights:
         raise ValueError(f"{option}: {path} holds no '{prefix}.*' weights")
     return weights, source

@@ -6,6 +6,7 @@ the same class keeps the base's ``init_args`` it does not set) and lists are rep
 """
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from jsonargparse import ArgumentParser
@@ -56,6 +57,17 @@ def load_config(config: str | Path) -> dict:
             raise ValueError(f"{path} is not a YAML mapping")
         out = merge(out, {k: v for k, v in (data or {}).items() if k != "config"})
     return out
+
+
+def instantiate(base: type, spec: Any) -> Any:
+    """``spec`` (a ``{class_path, init_args}`` config, as the CLI stores it in a checkpoint or reads it from YAML)
+    built as a subclass of ``base`` by jsonargparse, as the CLI builds it; an instance already (e.g. a module
+    saved outside the CLI) or None stays as it is."""
+    if spec is None or isinstance(spec, base):
+        return spec
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(base, "x")
+    return parser.instantiate_classes(parser.parse_object({"x": spec})).x
 
 
 def instantiate_section(config: str, key: str, cls: type):

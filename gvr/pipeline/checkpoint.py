@@ -12,6 +12,7 @@ from gvr.codecs.codec import LatentCodec
 from gvr.flow.objective import FlowObjective
 from gvr.flow.source import FlowSource
 from gvr.models.text import TextEncoder
+from gvr.ops.config import instantiate
 from gvr.ops.files import require_single_file
 from gvr.pipeline.vsr import VSRPipeline
 
@@ -79,24 +80,23 @@ def read_checkpoint(path: str | Path, mmap: bool = False):
 
 def check_kind(meta: Any, kind: str, key: str, command: str, ckpt: str | Path) -> dict:
     """The hyper-parameters of ``meta`` (a loaded checkpoint) if it is a gvr ``kind`` checkpoint (class ``kind``, with
-    a ``key`` network), moved to today's ``class_path``s; else a clear error naming ``command``, which writes one."""
+    a ``key`` network), brought to today's: ``class_path``s moved, and a VSR checkpoint written before
+    ``train_frames`` was a hyper-parameter given its datamodule's ``num_frames``; else a clear error naming
+    ``command``, which writes one."""
     hp = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
     if not isinstance(meta, dict) or "state_dict" not in meta or hp.get("_class_path", kind).split(".")[-1] != kind or key not in hp:
         raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
-    return renamed_hparams(hp)
+    hp = renamed_hparams(hp)
+    if kind == "VSRModule" and hp.get("train_frames") is None:  # written before train_frames was a hyper-parameter
+        hp["train_frames"] = (meta.get("datamodule_hyper_parameters") or {}).get("num_frames")
+    return hp
 
 
-def instantiate(base: type, spec: Any) -> Any:
-    """``spec`` (a ``{class_path, init_args}`` config, as the CLI stores it) built as a subclass of ``base`` by
-    jsonargparse, as the CLI built it in training; an instance already (a module saved outside the CLI) or None
-    stays as it is."""
-    if spec is None or isinstance(spec, base):
-        return spec
-    from jsonargparse import ArgumentParser
-
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(base, "x")
-    return parser.instantiate_classes(parser.parse_object({"x": spec})).x
+def network_weights(state: dict[str, torch.Tensor], prefix: str) -> tuple[dict[str, torch.Tensor], str]:
+    """A network's weights in a checkpoint's ``state`` dict, unprefixed, and where they came from: the EMA
+    weights (``ema.*``) where the run kept them, else ``{prefix}.*``."""
+    source = "ema" if any(k.startswith("ema.") for k in state) else prefix
+    return {k[len(source) + 1:]: v for k, v in state.items() if k.startswith(source + ".")}, source
 
 
 def load_pipeline(ckpt: str | Path, device: str | torch.device = "cpu") -> VSRPipeline:
@@ -112,9 +112,9 @@ def load_pipeline(ckpt: str | Path, device: str | torch.device = "cpu") -> VSRPi
     hp = check_kind(meta, "VSRModule", "backbone", "gvr fit", ckpt)
     state = meta["state_dict"]
     net = instantiate(nn.Module, hp["backbone"])
-    source = "ema" if any(k.startswith("ema.") for k in state) else "backbone"
+    weights, source = network_weights(state, "backbone")
     try:
-        net.load_state_dict({k[len(source) + 1:]: v for k, v in state.items() if k.startswith(source + ".")})
+        net.load_state_dict(weights)
     except RuntimeError as err:
         raise ValueError(f"{ckpt}: its weights do not fit the network its config builds: "
                          f"{str(err).splitlines()[0]} ...") from err
@@ -128,10 +128,7 @@ def load_pipeline(ckpt: str | Path, device: str | torch.device = "cpu") -> VSRPi
         None, instantiate(FlowSource, hp.get("source")), hp.get("prediction", "velocity"),
         tuple(hp.get("s_range", (0.3, 0.6))), hp.get("s_inference", 0.45), hp.get("sample_steps", 50),
         hp.get("sample_shift", 1.0))
-    train_frames = hp.get("train_frames")
-    if train_frames is None:  # written before train_frames was a hyper-parameter
-        train_frames = (meta.get("datamodule_hyper_parameters") or {}).get("num_frames")
     pipe = VSRPipeline(net, codec, objective, text_encoder, scale=hp.get("scale", 2.5), scale_range=hp.get("scale_range"),
-                       train_frames=train_frames, color_fix=hp.get("color_fix", "none"), seed=hp.get("seed", 0))
+                       train_frames=hp.get("train_frames"), color_fix=hp.get("color_fix", "none"), seed=hp.get("seed", 0))
     log.debug("loaded %s (%s weights)", ckpt, source)
     return pipe.eval().requires_grad_(False).to(device)
