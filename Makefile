@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: anyscale anyscale-from-x4 anyscale-control-x4 benchmark-scales distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: anyscale anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 benchmark-scales distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -62,7 +62,7 @@ distill-sharp: data images ## one-step student with a seam refiner, GAN and grid
 distill-gan: ## fine-tune the distilled student (logs/distill) with an adversarial loss (logs/distill_gan)
 	$(BIN)/gvr distill --config configs/distill_gan.yaml
 
-anyscale: data images ## one model for every factor in [1.5, 4]: stage 1 fine-tuned with a ratio embedding (logs/anyscale; needs make stage1)
+anyscale: data images ## one model for every factor in [1.5, 4]: stage 1 (its step 400) fine-tuned with a ratio embedding (logs/anyscale; needs make stage1)
 	$(BIN)/gvr fit --config configs/anyscale.yaml
 
 anyscale-from-x4: data images ## make anyscale from the x4 stage-1 model (logs/anyscale_from_x4; needs make stage1-x4)
@@ -70,6 +70,9 @@ anyscale-from-x4: data images ## make anyscale from the x4 stage-1 model (logs/a
 
 anyscale-control-x4: data images ## the x4 single-scale control of make anyscale: the same start and steps, every step at x4 (logs/anyscale_control_x4)
 	$(BIN)/gvr fit --config configs/anyscale_control_x4.yaml
+
+anyscale-control-x25: data images ## the x2.5 single-scale control of make anyscale: the same start and steps at x2.5 (logs/anyscale_control_x25)
+	$(BIN)/gvr fit --config configs/anyscale_control_x25.yaml
 
 benchmark-scales: samples ## quality against the factor (x2 x2.5 x2.8 x3 x4): CKPTS (NAME=PATH ...) with bicubic, Lanczos and Real-ESRGAN -> logs/scales
 	$(BIN)/python benchmarks/scales.py $(foreach c,$(CKPTS),--ckpt $(c)) --force-scale --realesrgan

@@ -16,7 +16,10 @@ ARMS = [(name, arm) for name, ab in ablations.ABLATIONS.items() for arm in ab.ar
 
 
 def test_the_four_ablations_of_the_issue_with_their_claims():
-    assert list(ablations.ABLATIONS) == ["degradation", "noise_augmentation", "timesteps", "attention"]
+    default = [name for name, ab in ablations.ABLATIONS.items() if ab.default]
+    assert default == ["degradation", "noise_augmentation", "timesteps", "attention"]
+    assert ablations.parser().parse_args([]).only == default
+    assert {"noise_augmentation_paper", "timesteps_paper"} <= set(ablations.ABLATIONS) - set(default)
     for name, ab in ablations.ABLATIONS.items():
         assert len(ab.arms) >= 3 and ab.claims and ab.paper and ab.regime and ab.steps > 0, name
         for claim in ab.claims:
@@ -98,3 +101,23 @@ def test_attention_arms_carry_their_analytic_gflops_and_the_table_prints_them():
     result = ablation_result({n: summarise_arm({"vmaf": [50.0]}, [0]) for n in arms}, [], gflops=flops)
     table = format_markdown({"ablations": {"attention": result}})
     assert f"full {flops['full']:.2f}" in table and "GFLOPs of one forward on a training clip" in table
+
+
+@pytest.mark.parametrize("regime", ["", "_paper"])
+def test_the_noise_and_timestep_ablations_share_their_common_arm(regime, tmp_path, capsys):
+    """The noise-augmentation ablation's [0.3, 0.6] arm and the timestep ablation's logit-normal arm are one
+    config; they are one run (trained and scored once), and the detail-aware density is taken from it."""
+    noise, steps = ablations.ABLATIONS["noise_augmentation" + regime], ablations.ABLATIONS["timesteps" + regime]
+    a, b = noise.arms["[0.3, 0.6]"], steps.arms["logit-normal"]
+    assert a.config == b.config and a.share == b.share is not None and noise.steps == steps.steps
+    shared = ablations.run_dir(tmp_path, "noise_augmentation" + regime, "[0.3, 0.6]", 1)
+    assert shared == ablations.run_dir(tmp_path, "timesteps" + regime, "logit-normal", 1)
+    assert shared.parent.parent.name == "shared"
+    printed = []
+    for spec in (a, b):  # the same resolved model config, whatever the overrides spell out
+        with pytest.raises(SystemExit):
+            lightning_main(["fit", "--config", str(ROOT / spec.config), *spec.overrides, "--print_config"])
+        out = capsys.readouterr().out
+        printed.append(out[out.index("\nmodel:"):])
+    assert printed[0] == printed[1]
+    assert ablations.run_dir(tmp_path, "noise_augmentation" + regime, "none", 1) != shared

@@ -121,3 +121,21 @@ def test_scales_table_marks_missing_rows():
     assert "| a | 30.00 | 80.00 | 0.5 | - | - | - |" in text
     assert scales.method_key("gvr any (1 steps, tile=8)") == "gvr any"
     assert scales.method_key("Real-ESRGAN x4plus + Lanczos") == scales.method_key("Real-ESRGAN x4plus")
+
+
+def test_stabilize_benchmark_scores_each_strength_beside_the_baselines(sources, tiny_vsr_ckpt, tmp_path, capsys):
+    from benchmarks import stabilize
+
+    out = tmp_path / "stab"
+    results = stabilize.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--strengths", "0", "0.85", "--sources", *sources,
+                              "--clips", "1", "--frames", "4", "--crop", "36", "--metrics", "psnr,ewarp,flicker",
+                              "--out", str(out)])
+    rows = results["held-out"]
+    assert list(rows) == ["bicubic", "lanczos", "gvr tiny", "gvr tiny, stabilize 0.85"]
+    assert rows["gvr tiny"] != rows["gvr tiny, stabilize 0.85"]  # the stabiliser acts on a moving clip
+    assert {"psnr", "ewarp", "flicker", "s_per_frame"} <= set(rows["gvr tiny"])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["strengths"] == [0.0, 0.85] and saved["scale"] == 2.0
+    assert "- E*warp x1e-3 of the ground truth itself: " in (out / "table.md").read_text()
+    with pytest.raises(SystemExit, match="strengths"):
+        stabilize.main(["--ckpt", tiny_vsr_ckpt, "--strengths", "1.0"])

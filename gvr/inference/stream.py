@@ -26,6 +26,7 @@ from gvr.data.streams import SIDE_TYPES
 from gvr.data.video import VideoError, av_errors, frame_colour, frame_to_rgb, stream_bit_depth, stream_fps
 from gvr.inference.sizing import Fit
 from gvr.inference.upscale import (
+    SceneStabilizer,
     _check_run,
     _run,
     as_pipeline,
@@ -96,11 +97,12 @@ def upscale_stream(
     size: tuple[int, int] | None = None,
     fit: Fit = "pad",
     force_scale: bool = False,
+    stabilize: float = 0.0,
 ) -> dict:
     """Upscale the video stream read from ``source`` (a file object such as ``sys.stdin.buffer``, or a path) into
     ``output`` in ``fmt`` (`gvr.data.pipes.PIPE_FORMATS`), window by window as frames arrive.
 
-    The options are `upscale_video`'s; ``chunk`` None picks `auto_chunk` with ``max_frames`` as the length (the
+    The options are `upscale_video`'s (``stabilize`` too); ``chunk`` None picks `auto_chunk` with ``max_frames`` as the length (the
     length of a stream is not known in advance). Returns a summary like `upscale_video`'s (frames counted at the end).
     """
     module = as_pipeline(module)
@@ -149,17 +151,18 @@ def upscale_stream(
         module.eval()
         bar = tqdm(unit="frame", desc=f"upscale x{scale:g} (stream)", disable=not progress)
         windows, blender, stamps, queued = 0, ChunkBlender(), deque(), 0  # stamps: of frames not yet written
+        steady = SceneStabilizer(stabilize)
         for _, start, lr, pts, next_start in stream_windows(frames(), chunk, overlap, module.codec.temporal_factor):
             hr = _run(module, lr, picture, prompt, precision, depth, steps=steps, s=s, seed=seed,
                       frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
             stamps.extend(pts[max(0, queued - start):])
             queued = start + len(lr)
-            done = plan_out.place(blender.add(start, hr, next_start))
+            done = plan_out.place(steady(start, lr, blender.add(start, hr, next_start)))
             writer.write(done, [stamps.popleft() for _ in range(len(done))])
             bar.update(len(done))
             windows += 1
             if next_start is None:  # the next window opens a new scene: nothing is shared across the cut
-                blender, queued = ChunkBlender(), 0
+                blender, queued, steady = ChunkBlender(), 0, SceneStabilizer(stabilize)
         bar.close()
         writer.close()
     finally:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from gvr.data.scenes import THRESHOLD, detect_cuts, scenes
 from gvr.data.video import VideoError, VideoWriter, frames_to_tensor, iter_frames, probe_video, tensor_to_frames
 from gvr.inference.sizing import Fit, OutputPlan, plan_output
+from gvr.inference.stabilize import DetailStabilizer
 from gvr.ops.background import BackgroundCalls, prefetch
 from gvr.ops.chunks import MIN_FRAMES, ChunkBlender, plan_chunks
 from gvr.ops.files import atomic_path, check_output
@@ -97,6 +98,26 @@ def windows(frames: Iterator[np.ndarray], plan: list[tuple[int, int]]) -> Iterat
         drop = start - base
         buffer, base = buffer[drop:], start
         yield start, np.stack(buffer[: end - start])
+
+
+class SceneStabilizer:
+    """`DetailStabilizer` over the released frames of one scene: ``(start, lr, done)`` takes each window's start
+    and LR frames and the frames the blender released after it (in order); it keeps the LR frames not yet
+    released, so that each output frame is stabilised against its own input frame. Strength 0 passes through."""
+
+    def __init__(self, strength: float):
+        self.stabilizer = DetailStabilizer(strength) if strength > 0 else None
+        self.lr: dict[int, np.ndarray] = {}
+        self.released = 0
+
+    def __call__(self, start: int, lr: np.ndarray, done: np.ndarray) -> np.ndarray:
+        if self.stabilizer is None:
+            return done
+        for i, frame in enumerate(lr):
+            self.lr.setdefault(start + i, frame)
+        inputs = np.stack([self.lr.pop(self.released + i) for i in range(len(done))]) if len(done) else lr[:0]
+        self.released += len(done)
+        return self.stabilizer(done, inputs)
 
 
 def _check_run(module, prompt: str | None, precision: str) -> None:
@@ -184,6 +205,7 @@ def upscale_video(
     size: tuple[int, int] | None = None,
     fit: Fit = "pad",
     force_scale: bool = False,
+    stabilize: float = 0.0,
 ) -> dict:
     """Upscale ``source`` with ``module`` (a VSRModule) and write an H.264 mp4 (or FFV1 mkv) to ``output``.
 
@@ -216,6 +238,8 @@ def upscale_video(
     ``overlap_io`` decodes ahead of the network and encodes behind it in two threads (`gvr.ops.background`), so
     that decode, network and encoder run at once; False runs them in series. The summary's ``seconds`` give the
     whole call's wall time and the network's share of it.
+    ``stabilize`` (0: off) is the strength of `gvr.inference.stabilize.DetailStabilizer`, which steadies the
+    added detail along the input's motion after the windows are blended (reset at every cut).
     """
     began = time.perf_counter()
     module = as_pipeline(module)
@@ -255,13 +279,14 @@ def upscale_video(
             BackgroundCalls(writer.write, depth=2 if overlap_io else 1) as encoder:
         for lo, hi, _, _, plan in plans:
             blender = ChunkBlender()  # a fresh one per scene: nothing is cross-faded across a cut
+            steady = SceneStabilizer(stabilize)  # nor stabilised across it
             for j, (start, lr) in enumerate(windows(itertools.islice(frames, hi - lo), plan)):
                 tick = time.perf_counter()
                 hr = _run(module, lr, picture, prompt, precision, depth, steps=steps, s=s, seed=seed,
                           frame_offset=start, tile=tile, tile_overlap=tile_overlap, color_fix=color_fix)
                 network += time.perf_counter() - tick
                 next_start = plan[j + 1][0] if j + 1 < len(plan) else None
-                done = plan_out.place(blender.add(start, hr, next_start))
+                done = plan_out.place(steady(start, lr, blender.add(start, hr, next_start)))
                 pts = info.pts[written : written + len(done)] if timed else None
                 encoder.submit(done, pts) if overlap_io else writer.write(done, pts)
                 written += len(done)
@@ -273,7 +298,7 @@ def upscale_video(
     return {"input": source, "output": output, "input_size": [info.width, info.height], "output_size": [out_w, out_h],
             "frames": info.frames, "fps": info.fps, "chunks": total, "chunk": plans[0][2], "tile": tile,
             "scale": scale, "overlap": plans[0][3], "prompt": prompt, "precision": precision,
-            "fit": plan_out.describe(),
+            "fit": plan_out.describe(), "stabilize": stabilize,
             "scenes": [[lo, hi] for lo, hi in ranges], "streams_left_out": list(writer.warnings), "bit_depth": bit_depth,
             "seconds": {"total": round(time.perf_counter() - began, 3), "network": round(network, 3)}}
 

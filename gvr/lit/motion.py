@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gvr.metrics.temporal import dis_flow, non_occluded
+from gvr.ops.flow import dis_flow, non_occluded
 
 
 def latent_motion(hr: Tensor, spatial_factor: int) -> tuple[Tensor, Tensor]:
