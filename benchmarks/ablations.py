@@ -80,6 +80,20 @@ def _noise(lo: float, hi: float) -> list[str]:
     return ["--model.s_range", f"[{lo}, {hi}]", "--model.s_inference", f"{(lo + hi) / 2:g}"]
 
 
+def _noise_arms(config: str, share: str) -> dict[str, Arm]:
+    """The noise-augmentation arms in one regime: no noise and three ranges of ``s``; [0.3, 0.6] is ``share``d."""
+    ranges = {"none": (0.0, 0.0), "[0, 0.3]": (0.0, 0.3), "[0.3, 0.6]": (0.3, 0.6), "[0.6, 0.9]": (0.6, 0.9)}
+    return {name: Arm(config, _noise(*r), share=share if r == (0.3, 0.6) else None) for name, r in ranges.items()}
+
+
+def _timestep_arms(config: str, share: str) -> dict[str, Arm]:
+    """The timestep-sampler arms in one regime; logit-normal is the noise ablation's [0.3, 0.6] run (``share``)."""
+    return {"uniform": Arm(config, ["--model.timesteps", "gvr.flow.UniformTimesteps"]),
+            "logit-normal": Arm(config, _noise(0.3, 0.6), share=share),
+            "detail-aware": Arm(config, ["--model.timesteps", "gvr.flow.DetailAwareTimesteps",
+                                         "--model.timesteps.path", "{density}"])}
+
+
 ABLATIONS: dict[str, Ablation] = {
     "degradation": Ablation(
         arms={
@@ -92,36 +106,24 @@ ABLATIONS: dict[str, Ablation] = {
         regime="stage 2 (anchored, sigma 0, one step) from logs/stage1, lr 1e-4",
         needs=(STAGE1, "logs/base/checkpoints/last.ckpt")),
     "noise_augmentation": Ablation(
-        arms={"none": Arm(NOISY, _noise(0.0, 0.0)),
-              "[0, 0.3]": Arm(NOISY, _noise(0.0, 0.3)),
-              "[0.3, 0.6]": Arm(NOISY, _noise(0.3, 0.6), share=NOISY_DEFAULT),
-              "[0.6, 0.9]": Arm(NOISY, _noise(0.6, 0.9))},
+        arms=_noise_arms(NOISY, NOISY_DEFAULT),
         claims=[Claim("vmaf", "[0.3, 0.6]", other) for other in ("none", "[0, 0.3]", "[0.6, 0.9]")],
         steps=1000, sample_steps=4, paper="the middle range [0.3, 0.6] best (Table 3)",
         regime="configs/ablation_noisy_anchor.yaml from scratch (anchored, sigma 0.1, logit-normal t), "
                "scored with 4 Euler steps at the range's middle s"),
     "timesteps": Ablation(
-        arms={"uniform": Arm(NOISY, ["--model.timesteps", "gvr.flow.UniformTimesteps"]),
-              "logit-normal": Arm(NOISY, _noise(0.3, 0.6), share=NOISY_DEFAULT),
-              "detail-aware": Arm(NOISY, ["--model.timesteps", "gvr.flow.DetailAwareTimesteps",
-                                          "--model.timesteps.path", "{density}"])},
+        arms=_timestep_arms(NOISY, NOISY_DEFAULT),
         claims=[Claim("vmaf", "detail-aware", "uniform")],
         steps=1000, sample_steps=4, paper="DOVER 68.94 / 69.64 (uniform / detail-aware)",
         regime="configs/ablation_noisy_anchor.yaml from scratch, s ~ U[0.3, 0.6], 4 Euler steps; the density "
                "from the logit-normal arm of the same seed"),
     "noise_augmentation_paper": Ablation(
-        arms={"none": Arm(PAPER, _noise(0.0, 0.0)),
-              "[0, 0.3]": Arm(PAPER, _noise(0.0, 0.3)),
-              "[0.3, 0.6]": Arm(PAPER, _noise(0.3, 0.6), share=PAPER_DEFAULT),
-              "[0.6, 0.9]": Arm(PAPER, _noise(0.6, 0.9))},
+        arms=_noise_arms(PAPER, PAPER_DEFAULT),
         claims=[Claim("vmaf", "[0.3, 0.6]", other) for other in ("none", "[0, 0.3]", "[0.6, 0.9]")],
         steps=2000, sample_steps=10, paper="the middle range [0.3, 0.6] best (Table 3)", default=False,
         regime="the paper's stage 1 (pure-noise flow, logit-normal t), scored with 10 Euler steps"),
     "timesteps_paper": Ablation(
-        arms={"uniform": Arm(PAPER, ["--model.timesteps", "gvr.flow.UniformTimesteps"]),
-              "logit-normal": Arm(PAPER, share=PAPER_DEFAULT),
-              "detail-aware": Arm(PAPER, ["--model.timesteps", "gvr.flow.DetailAwareTimesteps",
-                                          "--model.timesteps.path", "{density}"])},
+        arms=_timestep_arms(PAPER, PAPER_DEFAULT),
         claims=[Claim("vmaf", "detail-aware", "uniform")],
         steps=2000, sample_steps=10, paper="DOVER 68.94 / 69.64 (uniform / detail-aware)", default=False,
         regime="the paper's stage 1, s ~ U[0.3, 0.6]; the density from the logit-normal arm of the same seed"),
