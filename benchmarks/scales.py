@@ -1,7 +1,7 @@
 """Quality against the scale factor: `benchmarks/quality.py` at each of ``--factors`` for every checkpoint, in one run.
 
     python benchmarks/scales.py --ckpt anyscale=logs/anyscale/checkpoints/last.ckpt \\
-        --ckpt x2.5=logs/stage2_control/checkpoints/last.ckpt --factors 2 2.5 2.8 3 4 --force-scale --realesrgan
+        --ckpt x2.5=logs/anyscale_control_x25/checkpoints/last.ckpt --factors 2 2.5 2.8 3 4 --force-scale --realesrgan
 
 Every factor gets its own held-out clips (the GT crop is rounded so that the LR is whole pixels at that factor;
 `gvr.data.heldout.fit_crop`) and its own quality run (bicubic, Lanczos, Real-ESRGAN x4plus [+ Lanczos] when
@@ -13,6 +13,7 @@ s/frame per factor) and ``vmaf.png`` / ``psnr.png`` (one line per method over th
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -60,8 +61,9 @@ def quality_label(metric: str) -> str:
 
 def method_key(name: str) -> str:
     """A method's row name without its step count, so one checkpoint is one line over the factors; Real-ESRGAN is
-    one line too (x4 directly, "+ Lanczos" to any other factor)."""
-    return name.split(" (")[0].removesuffix(" + Lanczos")
+    one line too (x4 directly, "+ Lanczos" to any other factor). Only the trailing ``(N steps...)`` goes, so a
+    name with brackets of its own (``gvr x4 (single scale)``) keeps them."""
+    return re.sub(r" \(\d+ steps[^()]*\)$", "", name).removesuffix(" + Lanczos")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -120,6 +120,7 @@ def test_scales_table_marks_missing_rows():
     text = scales.table({2.0: {"a": {"psnr": 30.0, "vmaf": 80.0, "s_per_frame": 0.5}}, 4.0: {}})
     assert "| a | 30.00 | 80.00 | 0.5 | - | - | - |" in text
     assert scales.method_key("gvr any (1 steps, tile=8)") == "gvr any"
+    assert scales.method_key("gvr x4 (single scale) (1 steps)") == "gvr x4 (single scale)"
     assert scales.method_key("Real-ESRGAN x4plus + Lanczos") == scales.method_key("Real-ESRGAN x4plus")
 
 

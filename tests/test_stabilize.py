@@ -131,3 +131,22 @@ def test_upscale_video_stabilises_within_each_scene_only(module, tmp_path):
     np.testing.assert_array_equal(whole[0], before[0])  # a scene's first frame passes unchanged
     np.testing.assert_array_equal(whole[17], before[17])
     assert not np.array_equal(whole[1:17], before[1:17])
+
+
+def test_gvr_upscale_stabilises_at_half_strength_by_default_and_zero_turns_it_off(tiny_vsr_ckpt, tmp_path):
+    from gvr.commands.upscale import main
+    from gvr.pipeline import load_pipeline
+
+    src = tmp_path / "pan.mkv"
+    make_source(src, pan(9, 16, 16, seed=3), audio=None)
+    main([str(src), "--ckpt", tiny_vsr_ckpt, "-o", str(tmp_path / "default.mkv")])
+    main([str(src), "--ckpt", tiny_vsr_ckpt, "-o", str(tmp_path / "off.mkv"), "--stabilize", "0"])
+    pipe = load_pipeline(tiny_vsr_ckpt)
+    for name, strength in (("half", 0.5), ("plain", 0.0)):
+        upscale_video(pipe, str(src), str(tmp_path / f"{name}.mkv"), stabilize=strength, progress=False)
+    default, off = read_video(tmp_path / "default.mkv")[0], read_video(tmp_path / "off.mkv")[0]
+    np.testing.assert_array_equal(default, read_video(tmp_path / "half.mkv")[0])
+    np.testing.assert_array_equal(off, read_video(tmp_path / "plain.mkv")[0])
+    assert not np.array_equal(default[1:], off[1:])
+    with pytest.raises(SystemExit, match="--stabilize must be in"):
+        main([str(src), "--ckpt", tiny_vsr_ckpt, "-o", str(tmp_path / "x.mkv"), "--stabilize", "1"])
