@@ -45,6 +45,17 @@ def test_gvr_test_scores_model_and_baselines(tiny_data, tiny_vsr_ckpt, tmp_path,
     assert (tmp_path / "side_by_side_0.mp4").is_file()
 
 
+def test_gvr_test_upscales_the_model_as_it_upscales_a_listed_checkpoint(tiny_data, tiny_vsr_ckpt, tmp_path):
+    # The writer runs the model under test and every listed checkpoint through one call (its steps and seed):
+    # the same checkpoint listed again scores exactly as the model.
+    lightning_main(_test_args(tiny_data, tiny_vsr_ckpt, tmp_path, tiny_data["val"],
+                              "--trainer.callbacks.init_args.metrics", "[psnr, ssim_y]",
+                              "--trainer.callbacks.init_args.checkpoints", f"{{again: {tiny_vsr_ckpt}}}"))
+    methods = json.loads((tmp_path / "metrics.json").read_text())["methods"]
+    assert methods["again"]["clips"] == methods["model"]["clips"]
+    assert methods["model"]["mean"]["psnr"] != methods["bicubic"]["mean"]["psnr"]
+
+
 def test_gvr_test_without_reference_scores_only_no_reference_metrics(tiny_data, tiny_vsr_ckpt, tmp_path):
     lightning_main(_test_args(tiny_data, tiny_vsr_ckpt, tmp_path, tiny_data["val"], "--data.no_reference", "true"))
     summary = json.loads((tmp_path / "metrics.json").read_text())

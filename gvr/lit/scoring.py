@@ -1,7 +1,8 @@
 """BenchmarkWriter: ``gvr test`` scores the model and its baselines on every test clip and writes the tables.
 
-For each test clip the callback takes the model's output (``VSRModule.test_step``) and makes the baselines
-itself: plain bicubic, bilinear and nearest upsampling of the LR clip, and any other checkpoints listed. Every
+For each test clip (``VSRModule.test_step`` hands over the decodable ones) the callback upscales it with the
+model under test and any other checkpoints listed (the same steps, seed and captions for each), and makes the
+baselines: plain bicubic, bilinear and nearest upsampling of the LR clip. Every
 method is scored with the same metric objects (:mod:`gvr.metrics.registry`). At the end it writes, in the
 log folder, ``metrics.json`` (per clip and mean, per method; unavailable metrics with the reason; skipped
 clips) and ``metrics.md`` (one row per method), logs the table and a few side-by-side sheets to
@@ -88,7 +89,6 @@ class BenchmarkWriter(L.Callback):
         self.skipped: list[dict] = []
         self.sheets: list[np.ndarray] = []
         self.bar = tqdm(desc="gvr test: clips", unit="clip", disable=not trainer.is_global_zero)
-        pl_module.test_sample_steps = self.steps
 
     def _unavailable(self, name: str, reason: str) -> None:
         if self.strict:
@@ -104,13 +104,14 @@ class BenchmarkWriter(L.Callback):
             if reason:
                 self.skipped.append({"path": batch["path"][i], "reason": reason})
                 log.warning("skipped %s: %s", batch["path"][i], reason)
-        if outputs is None or "output" not in outputs:
+        if outputs is None or "lr" not in outputs:
             return
-        lr, hr, out = outputs["lr"], outputs.get("hr"), outputs["output"]
-        size = tuple(out.shape[-2:])
-        videos = {"model": out}
+        lr, hr, size = outputs["lr"], outputs.get("hr"), tuple(outputs["size"])
+        upscale = dict(steps=self.steps, seed=batch_idx, captions=outputs.get("captions"))
+        videos = {"model": pl_module.upscale_clip(lr, size, **upscale)}
         for name, module in self.others.items():
-            videos[name] = module.upscale_clip(lr, size, steps=self.steps, seed=batch_idx)
+            videos[name] = module.upscale_clip(lr, size, **upscale)
+        out = videos["model"]
         for mode in self.baselines:
             videos[mode] = resize_video(lr, size, mode)
         for b in range(out.shape[0]):

@@ -358,10 +358,12 @@ class VSRModule(CodecFlowModule):
             metric.reset()
 
     def test_step(self, batch: dict, batch_idx: int) -> dict | None:
-        """Upscale the test clips (``gvr test``); :class:`gvr.lit.scoring.BenchmarkWriter` scores them.
+        """Hand the decodable test clips of ``gvr test`` to :class:`gvr.lit.scoring.BenchmarkWriter`.
 
-        Clips the dataset could not decode (``skipped``) are dropped here and counted by the writer. Without
-        ground truth (``hr``, ``--data.no_reference``), the output is ``scale`` times the LR size.
+        Clips the dataset could not decode (``skipped``) are dropped here and counted by the writer. The output
+        frame ``size`` is the ground truth's, or ``scale`` times the LR size without it (``--data.no_reference``).
+        The writer upscales the clips itself, this model and every other checkpoint it lists alike (same steps,
+        seed and captions), so nothing about the run has to be handed back to the model.
         """
         n = batch["lr"].shape[0]
         keep = [i for i, reason in enumerate(batch.get("skipped", [""] * n)) if not reason]
@@ -370,10 +372,8 @@ class VSRModule(CodecFlowModule):
         lr = batch["lr"][keep]
         hr = batch["hr"][keep] if "hr" in batch else None
         size = tuple(hr.shape[-2:]) if hr is not None else output_size(*lr.shape[-2:], self.hparams.scale)
-        steps = getattr(self, "test_sample_steps", None)
         captions = [batch["caption"][i] for i in keep] if "caption" in batch else None
-        out = self.upscale_clip(lr, size, steps=steps, seed=batch_idx, captions=captions)
-        return {"output": out, "lr": lr, "hr": hr, "path": [batch["path"][i] for i in keep],
+        return {"lr": lr, "hr": hr, "size": size, "captions": captions, "path": [batch["path"][i] for i in keep],
                 "start": [int(batch["start"][i]) for i in keep]}
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
