@@ -73,7 +73,9 @@ class Ablation:
 
 
 def _temporal(op: str, **init) -> list[str]:
-    return ["--model.backbone.init_args.temporal_op", json.dumps({"class_path": f"gvr.models.{op}", "init_args": init})]
+    """Stage 3 with temporal operator ``op``, started from stage 1 (stage 3's own config starts from stage 2)."""
+    return ["--model.backbone.init_args.temporal_op", json.dumps({"class_path": f"gvr.models.{op}", "init_args": init}),
+            "--model.init_from", STAGE1]
 
 
 def _noise(lo: float, hi: float) -> list[str]:

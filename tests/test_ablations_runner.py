@@ -91,6 +91,12 @@ def test_each_seed_seeds_the_training_noise_and_the_clip_stream_alike(tmp_path, 
         assert argv[argv.index(flag) + 1] == "1", flag
 
 
+def test_attention_arms_start_from_stage_1_not_from_stage_3s_own_start():
+    for arm in ablations.ABLATIONS["attention"].arms.values():
+        at = arm.overrides.index("--model.init_from")
+        assert arm.overrides[at + 1] == ablations.STAGE1 and arm.config == "configs/stage3.yaml"
+
+
 def test_attention_arms_carry_their_analytic_gflops_and_the_table_prints_them():
     from gvr.analysis.ablations import ablation_result, format_markdown, summarise_arm
 
