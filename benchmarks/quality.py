@@ -68,6 +68,11 @@ from gvr.data.video import frames_to_tensor, read_video, tensor_to_frames, write
 DEFAULT_SOURCES = ("data/samples/bikes.mp4", "data/manifests/images_val.jsonl")
 DEFAULT_METRICS = ("psnr", "ssim", "vmaf", "grid", "ewarp", "flicker")
 
+
+def default_sources() -> list[str]:
+    """The held-out video, plus the held-out photos where `make images` has written their manifest."""
+    return [DEFAULT_SOURCES[0]] + [s for s in DEFAULT_SOURCES[1:] if Path(s).exists()]
+
 # clip -> uint8 (T, H, W, 3) at the GT size, or (those frames, seconds) when the method times itself
 Method = Callable[["Clip"], np.ndarray | tuple[np.ndarray, float]]
 
@@ -466,7 +471,7 @@ def main(argv: list[str] | None = None) -> dict:
     crop = (args.crop[0], args.crop[-1])
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     upscale_kw = parse_kw(args.upscale_kw)
-    sources = args.sources or [DEFAULT_SOURCES[0]] + [s for s in DEFAULT_SOURCES[1:] if Path(s).exists()]
+    sources = args.sources or default_sources()
 
     ckpts = parse_ckpts(args.ckpt)
     modules = [(name, load_module(path, args.device)) for name, path in ckpts]

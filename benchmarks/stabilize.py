@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import (  # noqa: E402
     DEFAULT_METRICS,
-    DEFAULT_SOURCES,
     bicubic,
+    default_sources,
     gvr_method,
     lanczos,
     load_testset_clips,
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.testset:
             sets = load_testset_clips(args.testset, args.variants, scale)
         else:
-            sources = args.sources or [DEFAULT_SOURCES[0]] + [s for s in DEFAULT_SOURCES[1:] if Path(s).exists()]
+            sources = args.sources or default_sources()
             crop = (args.crop, args.crop)
             sets = {"held-out": make_clips(sources, scale, tmp, args.clips, args.frames, crop)}
         tables, results = [], {}

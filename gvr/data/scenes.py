@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 import cv2
 import numpy as np
 
+from gvr.data.video import frames_to_uint8
+
 THRESHOLD = 27.0  # ContentDetector's default cut threshold (mean HSV change, 0..255)
 MIN_SCENE_LEN = 15  # ContentDetector's default: fewest frames between two cuts
 DETECT_WIDTH = 320  # frames shrink to at most this width before detection (speed; cuts are coarse)
@@ -25,8 +27,7 @@ class CutDetector:
 
     def push(self, rgb: np.ndarray) -> bool:
         h, w = rgb.shape[:2]
-        if rgb.dtype != np.uint8:
-            rgb = (rgb >> 8).astype(np.uint8)  # 16-bit frames: their top 8 bits are plenty to see a cut
+        rgb = frames_to_uint8(rgb)  # 16-bit frames: their top 8 bits are plenty to see a cut
         if w > self.width:
             rgb = cv2.resize(rgb, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA)
         cuts = self.detector.process_frame(self.frames, np.ascontiguousarray(rgb[..., ::-1]))  # it expects BGR

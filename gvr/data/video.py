@@ -446,6 +446,12 @@ def write_video(
         writer.write(frames)
 
 
+def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames as they are; uint16 frames (0..65535) as their top 8 bits (for detectors and flow
+    estimators that read 8-bit pictures)."""
+    return frames if frames.dtype == np.uint8 else (frames >> 8).astype(np.uint8)
+
+
 def frames_to_tensor(frames: np.ndarray, device: str | torch.device | None = None) -> torch.Tensor:
     """uint8 RGB frames (T, H, W, 3) -> float32 video (3, T, H, W) in [-1, 1] (``x / 127.5 - 1``); uint16 frames
     (0..65535) map to the same range (``x / 32767.5 - 1``). With ``device`` the integer frames move there first

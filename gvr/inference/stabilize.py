@@ -20,14 +20,9 @@ nowhere but on held-out clips (docs/upscaling.md#temporal-consistency).
 import numpy as np
 import torch
 
-from gvr.data.video import frames_to_tensor, tensor_to_frames
+from gvr.data.video import frames_to_tensor, frames_to_uint8, tensor_to_frames
 from gvr.ops.flow import dis_flow, non_occluded, warp
 from gvr.ops.resize import resize_video
-
-
-def grey8(frame: np.ndarray) -> np.ndarray:
-    """An RGB frame (uint8 or uint16) as 8-bit RGB, for the flow estimator."""
-    return frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8)
 
 
 class DetailStabilizer:
@@ -57,7 +52,7 @@ class DetailStabilizer:
         """The flow from LR frame ``lr_from`` to ``lr_to``, resized to the HR grid ``size`` and scaled to HR pixels."""
         import cv2
 
-        flow = self.flow(grey8(lr_from), grey8(lr_to))
+        flow = self.flow(frames_to_uint8(lr_from), frames_to_uint8(lr_to))
         (h, w), (hh, ww) = flow.shape[:2], size
         up = cv2.resize(flow, (ww, hh), interpolation=cv2.INTER_LINEAR)
         return up * np.array([ww / w, hh / h], np.float32)
