@@ -79,7 +79,7 @@ def _temporal(op: str, **init) -> list[str]:
 
 
 def _noise(lo: float, hi: float) -> list[str]:
-    return ["--model.s_range", f"[{lo}, {hi}]", "--model.s_inference", f"{(lo + hi) / 2:g}"]
+    return ["--model.objective.s_range", f"[{lo}, {hi}]", "--model.objective.s_inference", f"{(lo + hi) / 2:g}"]
 
 
 def _noise_arms(config: str, share: str) -> dict[str, Arm]:
@@ -90,10 +90,10 @@ def _noise_arms(config: str, share: str) -> dict[str, Arm]:
 
 def _timestep_arms(config: str, share: str) -> dict[str, Arm]:
     """The timestep-sampler arms in one regime; logit-normal is the noise ablation's [0.3, 0.6] run (``share``)."""
-    return {"uniform": Arm(config, ["--model.timesteps", "gvr.flow.UniformTimesteps"]),
+    return {"uniform": Arm(config, ["--model.objective.timesteps", "gvr.flow.UniformTimesteps"]),
             "logit-normal": Arm(config, _noise(0.3, 0.6), share=share),
-            "detail-aware": Arm(config, ["--model.timesteps", "gvr.flow.DetailAwareTimesteps",
-                                         "--model.timesteps.path", "{density}"])}
+            "detail-aware": Arm(config, ["--model.objective.timesteps", "gvr.flow.DetailAwareTimesteps",
+                                         "--model.objective.timesteps.path", "{density}"])}
 
 
 ABLATIONS: dict[str, Ablation] = {

@@ -42,7 +42,7 @@ def one_b(anchor: str):
     from diffusers import AutoencoderKLWan
 
     from gvr.codecs.diffusers_vae import DiffusersVAE
-    from gvr.flow import FlowSource
+    from gvr.flow import FlowObjective, FlowSource
     from gvr.lit.vsr_module import VSRModule
     from gvr.models import SimpleGVR
 
@@ -51,7 +51,8 @@ def one_b(anchor: str):
     source = FlowSource(anchor="none", sigma=1.0) if anchor == "none" else FlowSource(anchor=anchor, sigma=0.0)
     with torch.device("cuda"):  # a 1B model initialises in seconds on the GPU, minutes on a CPU
         backbone = SimpleGVR.preset("1b")
-    return VSRModule(backbone=backbone, codec=codec, source=source, scale=2.5, sample_steps=1, s_inference=0.0)
+    objective = FlowObjective(source=source, sample_steps=1, s_inference=0.0)
+    return VSRModule(backbone=backbone, codec=codec, objective=objective, scale=2.5)
 
 
 ROWS = {

@@ -437,7 +437,7 @@ def evaluate(clips: Sequence[Clip], modules: Sequence[tuple[str, object]], args,
     with tempfile.TemporaryDirectory() as tmp:
         for ckpt_name, module in modules:
             label = "gvr" if len(modules) == 1 else ckpt_name if ckpt_name.startswith("gvr") else f"gvr {ckpt_name}"
-            for steps in args.steps or [int(module.hparams.sample_steps)]:
+            for steps in args.steps or [int(module.objective.sample_steps)]:
                 method = gvr_method(module, tmp, steps, args.s, args.chunk, args.seed, scale=scale,
                                     force_scale=args.force_scale, **upscale_kw)
                 results.append(score_method(f"{label} ({steps} steps{suffix})", method, clips, metrics, args.device,

@@ -86,7 +86,7 @@ def tiny_cli_args(tiny_data: dict, log_dir: Path, *extra: str) -> list[str]:
         "--model.codec", "gvr.codecs.PatchCodec",
         "--model.codec.spatial_factor", "2",
         "--model.val_sample_steps", "2",
-        "--model.sample_steps", "2",
+        "--model.objective.sample_steps", "2",
         "--model.lr", "1e-3",
         *tiny_data_args(tiny_data),
         *extra,

@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from gvr.data.scales import ScaleDraw, exact_lr_size, reachable_factors
+from gvr.flow import FlowObjective
 from gvr.inference.sizing import OutputPlan, parse_size, plan_output
 from gvr.models import SimpleGVR
 from gvr.models.embed import RatioEmbedder
@@ -152,7 +152,7 @@ def _module(scale=2.0, scale_range=None):
     from gvr.lit.vsr_module import VSRModule
 
     return VSRModule(_net(scale_range is not None), PatchCodec(spatial_factor=2), scale=scale, scale_range=scale_range,
-                     ema_decay=0, sample_steps=1)
+                     ema_decay=0, objective=FlowObjective(sample_steps=1))
 
 
 def test_a_checkpoint_refuses_factors_it_was_not_trained_for(caplog):

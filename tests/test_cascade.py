@@ -13,16 +13,17 @@ from gvr.ops.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
-OBJECTIVE = ("source", "timesteps", "s_range", "s_inference", "sample_steps", "val_sample_steps")
+OBJECTIVE = ("objective", "val_sample_steps")
 BUDGET = ("max_steps", "max_time", "val_check_interval")
 
 
 def _model(name: str) -> dict:
     """The model section, the flow source's unset arguments filled with `FlowSource`'s defaults."""
     model = load_config(CONFIGS / name)["model"]
-    if "source" in model:
+    source = model.get("objective", {}).get("init_args", {}).get("source")
+    if source is not None:
         defaults = {k: p.default for k, p in inspect.signature(FlowSource).parameters.items()}
-        model["source"]["init_args"] = {**defaults, **model["source"].get("init_args", {})}
+        source["init_args"] = {**defaults, **source.get("init_args", {})}
     return model
 
 

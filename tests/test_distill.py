@@ -12,6 +12,7 @@ from conftest import tiny_cli_args
 
 from gvr.cli import lightning_main, main
 from gvr.data.video import probe_video
+from gvr.flow import FlowObjective
 from gvr.lit import Distillation
 from gvr.lit.checkpoints import load_gvr_module
 from gvr.lit.distill_losses import (
@@ -38,7 +39,7 @@ def distill_args(tiny_data, log_dir: Path, teacher: str, steps: int, *extra: str
         "--trainer.val_check_interval", str(steps), "--trainer.check_val_every_n_epoch", "null",
         "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
         "--trainer.callbacks.dirpath", str(log_dir / "checkpoints"), "--trainer.callbacks.save_last", "true",
-        "--model.sample_steps", "1", "--model.val_sample_steps", "1", "--model.lr", "1e-3",
+        "--model.objective.sample_steps", "1", "--model.val_sample_steps", "1", "--model.lr", "1e-3",
         "--model.distill", "gvr.lit.Distillation", "--model.distill.teacher", teacher, *WINDOWED, *extra,
     )
 
@@ -147,8 +148,9 @@ def student_like(teacher: VSRModule, distill: Distillation, window: tuple[int, i
                          spatial_op=SwinAttention(window), temporal_op=SwinAttention(window, across_frames=True), **overrides)
     if not overrides:
         assert sum(p.numel() for p in backbone.parameters()) == sum(p.numel() for p in net.parameters())
-    return VSRModule(backbone, teacher.codec, source=teacher.objective.source, scale=teacher.hparams.scale, sample_steps=1,
-                     s_range=(0.0, 0.0), s_inference=teacher.hparams.s_inference, lr=1e-3, distill=distill)
+    objective = FlowObjective(source=teacher.objective.source, sample_steps=1, s_range=(0.0, 0.0),
+                              s_inference=teacher.objective.s_inference)
+    return VSRModule(backbone, teacher.codec, objective, scale=teacher.hparams.scale, lr=1e-3, distill=distill)
 
 
 def batch_of(teacher: VSRModule, seed: int = 0) -> dict:
@@ -255,7 +257,7 @@ def test_gvr_distill_writes_a_student_that_upscale_test_and_score_take(tiny_data
 
     # gvr upscale: one step by default, the right size, frame count and range.
     student = load_gvr_module(ckpt)
-    assert student.hparams.sample_steps == 1 and student.distill.teacher is None  # no teacher read to serve
+    assert student.objective.sample_steps == 1 and student.distill.teacher is None  # no teacher read to serve
     lr = torch.rand(1, 3, 3, 20, 24) * 2 - 1
     out = student.upscale_clip(lr, (40, 48))
     assert out.shape == (1, 3, 3, 40, 48) and out.min() >= -1 and out.max() <= 1

@@ -52,6 +52,56 @@ def test_a_checkpoint_with_the_old_class_paths_loads_and_upscales_identically(ti
     assert torch.equal(a, b)
 
 
+def _flat_objective(hp: dict) -> dict:
+    """``hp`` as written before ``model.objective``: the objective's arguments flat among the module's."""
+    hp = dict(hp)
+    spec = hp.pop("objective")
+    assert spec["class_path"].endswith("FlowObjective")
+    return {**hp, **spec["init_args"]}
+
+
+def test_a_checkpoint_with_flat_objective_arguments_loads_and_upscales_identically(tiny_data, tiny_vsr_ckpt, tmp_path):
+    """A checkpoint written while VSRModule took ``source``, ``s_range``, ``sample_steps``... itself (before
+    ``model.objective``) loads through the module, the pipeline and ``--ckpt_path`` with the same objective."""
+    from conftest import tiny_cli_args
+
+    from gvr.cli import lightning_main
+    from gvr.lit.checkpoints import load_gvr_module
+    from gvr.pipeline import load_pipeline
+
+    ckpt = torch.load(tiny_vsr_ckpt, map_location="cpu", weights_only=False)
+    old = dict(ckpt, hyper_parameters=_flat_objective(ckpt["hyper_parameters"]))
+    assert "objective" not in old["hyper_parameters"] and old["hyper_parameters"]["sample_steps"] == 2
+    torch.save(old, tmp_path / "old.ckpt")
+
+    new_module, old_module = load_gvr_module(tiny_vsr_ckpt), load_gvr_module(str(tmp_path / "old.ckpt"))
+    assert vars(old_module.objective).keys() == vars(new_module.objective).keys()
+    assert old_module.objective.sample_steps == new_module.objective.sample_steps == 2
+    assert vars(old_module.objective.source) == vars(new_module.objective.source)
+    lr = torch.rand(1, 3, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    a = new_module.upscale_clip(lr, (32, 32), seed=0)
+    assert torch.equal(a, old_module.upscale_clip(lr, (32, 32), seed=0))
+    with torch.no_grad():
+        assert torch.equal(a, load_pipeline(str(tmp_path / "old.ckpt")).upscale_clip(lr, (32, 32), seed=0))
+    cli = lightning_main(["validate", *tiny_cli_args(tiny_data, tmp_path, "--trainer.limit_val_batches", "1"),
+                          "--ckpt_path", str(tmp_path / "old.ckpt")])
+    assert cli.model.objective.sample_steps == 2 and "val/psnr" in cli.trainer.callback_metrics
+
+
+def test_a_module_built_in_python_before_the_objective_argument_gets_a_flow_objective():
+    from gvr.flow import FlowObjective, FlowSource
+    from gvr.pipeline.checkpoint import upgraded_hparams
+
+    source = FlowSource(anchor="pixel", sigma=0.0)
+    hp = upgraded_hparams({"backbone": None, "source": source, "sample_steps": 1, "s_range": (0.0, 0.0), "lr": 1e-3},
+                          "VSRModule")
+    assert isinstance(hp["objective"], FlowObjective) and hp["objective"].source is source
+    assert (hp["objective"].sample_steps, hp["objective"].s_range, hp["lr"]) == (1, (0.0, 0.0), 1e-3)
+    assert "sample_steps" not in hp and "source" not in hp
+    today = {"objective": FlowObjective(sample_steps=3), "lr": 1e-3}
+    assert upgraded_hparams(today, "VSRModule")["objective"] is today["objective"]  # today's: left as it is
+
+
 def test_old_names_of_the_distill_package_and_the_prediction_writer_move():
     from gvr.lit.checkpoints import moved_path
 

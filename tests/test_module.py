@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gvr.codecs import PatchCodec
+from gvr.flow import FlowObjective
 from gvr.lit.flow_module import ema_update
 from gvr.lit.vsr_module import VSRModule
 from gvr.models import SimpleGVR
@@ -18,7 +19,7 @@ def test_latent_channel_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="latent_channels=12.*48-channel"):
         VSRModule(SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8), PatchCodec(spatial_factor=4))
     with pytest.raises(ValueError, match="s_range"):
-        _module(s_range=(0.6, 0.3))
+        _module(objective=FlowObjective(s_range=(0.6, 0.3)))
 
 
 @pytest.mark.parametrize("lr_size,out_size,frames", [((10, 14), (25, 35), 3), ((9, 13), (23, 31), 2), ((8, 8), (21, 19), 1)])
@@ -50,7 +51,7 @@ def test_ema_follows_the_closed_form():
 
 def test_overfitting_one_clip_drives_the_loss_down():
     torch.manual_seed(0)
-    module = _module(timesteps=None)
+    module = _module(objective=FlowObjective(timesteps=None))
     hr = torch.rand(1, 3, 2, 16, 16) * 2 - 1
     lr = torch.nn.functional.interpolate(hr[0].transpose(0, 1), size=(8, 8), mode="area").transpose(0, 1)[None]
     opt = torch.optim.AdamW(module.backbone.parameters(), lr=3e-3)

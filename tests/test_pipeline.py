@@ -85,3 +85,21 @@ def test_load_pipeline_refuses_weights_of_another_architecture(tiny_vsr_ckpt, tm
     torch.save(meta, other)
     with pytest.raises(ValueError, match="do not fit the network its config builds"):
         load_pipeline(other)
+
+
+def test_the_pipeline_reads_the_objective_of_its_checkpoint_and_not_its_training_sampler(tiny_vsr_ckpt, tmp_path):
+    """`model.objective` sets the served steps and condition noise; its `t` sampler is training-only, so a
+    detail-aware density file that is gone where the model is served does not stop it loading."""
+    meta = torch.load(tiny_vsr_ckpt, weights_only=False)
+    flow = meta["hyper_parameters"]["objective"]["init_args"]
+    assert flow["sample_steps"] == 2  # tiny_cli_args: --model.objective.sample_steps 2
+    flow.update(sample_steps=3, s_inference=0.2,
+                timesteps={"class_path": "gvr.flow.DetailAwareTimesteps", "init_args": {"path": str(tmp_path / "gone.json")}})
+    torch.save(meta, tmp_path / "detail.ckpt")
+    pipe = load_pipeline(tmp_path / "detail.ckpt")
+    assert (pipe.objective.sample_steps, pipe.objective.s_inference) == (3, 0.2)
+    assert type(pipe.objective.timesteps).__name__ == "UniformTimesteps"  # the unused default, not the gone file
+    base = load_pipeline(tiny_vsr_ckpt)
+    lr = torch.rand(1, 3, 3, 12, 12, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(pipe.upscale_clip(lr, (24, 24), seed=0), base.upscale_clip(lr, (24, 24), steps=3, s=0.2, seed=0))

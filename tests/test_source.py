@@ -1,10 +1,12 @@
 """The flow's source (pure noise or the anchored input), exact LR->HR maps, colour correction, noise keys."""
 
+import inspect
+
 import pytest
 import torch
 
 from gvr.codecs import PatchCodec
-from gvr.flow import FlowSource
+from gvr.flow import FlowObjective, FlowSource
 from gvr.lit.vsr_module import VSRModule, training_noise_key
 from gvr.models import SimpleGVR
 from gvr.ops.colorfix import color_fix
@@ -12,8 +14,11 @@ from gvr.ops.resize import resize_frames
 
 
 def _module(source=None, factor=2, **kwargs):
+    """A tiny VSRModule with ``source``; ``kwargs`` go to the `FlowObjective` (its arguments) or the module."""
     backbone = SimpleGVR(latent_channels=3 * factor * factor, dim=32, depth=1, heads=2, upsampler_channels=8)
-    return VSRModule(backbone, PatchCodec(spatial_factor=factor), source=source, ema_decay=0, **kwargs).eval()
+    flow = {k: kwargs.pop(k) for k in list(kwargs) if k in inspect.signature(FlowObjective).parameters}
+    return VSRModule(backbone, PatchCodec(spatial_factor=factor), FlowObjective(source=source, **flow), ema_decay=0,
+                     **kwargs).eval()
 
 
 def test_pure_noise_is_the_paper_flow():

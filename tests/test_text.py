@@ -10,6 +10,7 @@ from gvr.cli import lightning_main, main
 from gvr.codecs import PatchCodec
 from gvr.commands import upscale as upscale_cmd
 from gvr.data.manifest import read_manifest
+from gvr.flow import FlowObjective
 from gvr.lit.vsr_module import VSRModule
 from gvr.models import SimpleGVR
 from gvr.models.text import HashTextEncoder, PrecomputedTextEncoder, save_text_features
@@ -60,7 +61,7 @@ def _text_module(text_dim=8, dropout=0.1, seed=0) -> VSRModule:
         for p in backbone.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.1)
     module = VSRModule(backbone, PatchCodec(spatial_factor=2), text_encoder=HashTextEncoder(dim=text_dim),
-                       caption_dropout=dropout, ema_decay=0, sample_steps=2)
+                       caption_dropout=dropout, ema_decay=0, objective=FlowObjective(sample_steps=2))
     return module.eval()
 
 

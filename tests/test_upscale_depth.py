@@ -13,13 +13,13 @@ from gvr.inference.upscale import upscale_video
 def bicubic_module():
     """An anchored, sigma-0 model whose network outputs zero: its upscale is the exact bicubic anchor."""
     from gvr.codecs import PatchCodec
-    from gvr.flow import FlowSource
+    from gvr.flow import FlowObjective, FlowSource
     from gvr.lit.vsr_module import VSRModule
     from gvr.models import SimpleGVR
 
     backbone = SimpleGVR(latent_channels=12, dim=32, depth=1, heads=2, upsampler_channels=8)
-    module = VSRModule(backbone, PatchCodec(spatial_factor=2), scale=2.0, ema_decay=0,
-                       source=FlowSource(anchor="pixel", sigma=0.0), s_range=(0.0, 0.0), sample_steps=1)
+    objective = FlowObjective(source=FlowSource(anchor="pixel", sigma=0.0), s_range=(0.0, 0.0), sample_steps=1)
+    module = VSRModule(backbone, PatchCodec(spatial_factor=2), objective, scale=2.0, ema_decay=0)
     with torch.no_grad():
         for p in module.parameters():
             p.zero_()

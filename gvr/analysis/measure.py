@@ -31,7 +31,7 @@ def measure_changes(
     only the previous estimate is kept, so memory does not grow with the number of steps. ``captions``
     feed a text-conditioned model (None: the null prompt).
     """
-    s = module.hparams.s_inference if s is None else s
+    s = module.objective.s_inference if s is None else s
     device = module.device
     c = module.encode(lr.to(device))
     shape = module.encode(hr.to(device)).shape
@@ -40,7 +40,7 @@ def measure_changes(
     z = torch.randn(shape, generator=g, device=device)
     s_vec = torch.full((b,), float(s), device=device)
     c_s = augment_condition(c, s_vec, torch.randn(c.shape, generator=g, device=device))
-    timesteps = euler_timesteps(steps, module.hparams.sample_shift, device=device)
+    timesteps = euler_timesteps(steps, module.objective.sample_shift, device=device)
     changes: list[Tensor] = []
     previous: list[Tensor] = []
 

@@ -3,7 +3,8 @@
 Runs the checkpoint for ``--steps`` Euler steps on ``--clips`` clips of the manifest, measures the change
 of the high-frequency DCT coefficients of ``x0_hat`` between consecutive steps, and writes
 ``DIR/timesteps.json`` (the distribution ``gvr.flow.DetailAwareTimesteps`` trains with: set
-``model.timesteps.class_path: gvr.flow.DetailAwareTimesteps`` and ``init_args.path: DIR/timesteps.json``)
+``model.objective.init_args.timesteps.class_path: gvr.flow.DetailAwareTimesteps`` and its ``init_args.path:
+DIR/timesteps.json``)
 and ``DIR/timesteps.png`` (the curve).
 """
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
     thirds = {"low_noise_t<1/3": mass_between(t, density, 0, 1 / 3), "mid_noise": mass_between(t, density, 1 / 3, 2 / 3),
               "high_noise_t>2/3": mass_between(t, density, 2 / 3, 1)}
     config = {k: v for k, v in vars(args).items() if k != "out"} | {"frames": frames, "size": list(size),
-                                                                    "s": module.hparams.s_inference if args.s is None else args.s}
+                                                                    "s": module.objective.s_inference if args.s is None else args.s}
     record = {"t": t.tolist(), "density": density.tolist(), "t_mid": t_mid.tolist(), "rate_mean": rate.mean(1).tolist(),
               "rate_std": rate.std(1).tolist() if rate.shape[1] > 1 else [0.0] * len(t_mid), "mass": thirds, "config": config}
     json_path = out / "timesteps.json"

@@ -31,14 +31,29 @@ def lr_size_for(hr_size: tuple[int, int], scale: float, multiple: int) -> tuple[
     return tuple(max(multiple, multiple * round(side / scale / multiple)) for side in hr_size)  # type: ignore[return-value]
 
 
-def lr_size_of(dataset, index: int) -> tuple[int, int]:
-    """The LR size of item ``index`` of a clip dataset: its fixed ``lr_size``, or its step's under ``scales``."""
-    if dataset.scales is None:
-        return dataset.lr_size
-    return dataset.scales.lr_size(dataset.hr_size, index, dataset.size_multiple)
+class ClipDataset(Dataset):
+    """What every clip dataset shares (videos, photos, prep shards): items of ``num_frames`` HR frames of
+    ``hr_size`` (height, width) and their LR version by ``degradation`` at the factor ``scale``, the LR size
+    rounded to ``size_multiple`` (`lr_size_for`); with ``scales`` (`gvr.data.scales.ScaleDraw`, training for every
+    factor of a range) each item's LR size is that of its step's factor instead (`lr_size_at`).
+    ``check_multiple``: the HR crop must itself be a multiple of ``size_multiple`` (the codec's grid)."""
+
+    def __init__(self, num_frames: int, hr_size: tuple[int, int], scale: float, degradation: Degradation,
+                 size_multiple: int = 8, scales: ScaleDraw | None = None, check_multiple: bool = True):
+        self.num_frames, self.hr_size, self.scale, self.degradation = num_frames, tuple(hr_size), scale, degradation
+        self.size_multiple, self.scales = size_multiple, scales
+        if check_multiple and any(side % size_multiple for side in self.hr_size):
+            raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
+        self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
+
+    def lr_size_at(self, index: int) -> tuple[int, int]:
+        """The LR size of item ``index``: the fixed ``lr_size``, or its step's under ``scales``."""
+        if self.scales is None:
+            return self.lr_size
+        return self.scales.lr_size(self.hr_size, index, self.size_multiple)
 
 
-class VideoClipDataset(Dataset):
+class VideoClipDataset(ClipDataset):
     """HR/LR clip pairs cut from the videos of a manifest.
 
     Training items are random windows (video chosen by its number of windows, random start, random
@@ -65,13 +80,9 @@ class VideoClipDataset(Dataset):
         skip_errors: bool = False,
         scales: ScaleDraw | None = None,
     ):
-        self.num_frames, self.hr_size, self.scale = num_frames, tuple(hr_size), scale
-        self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
-        self.size_multiple, self.scales = size_multiple, scales
-        self.degradation, self.train, self.seed, self.cache_frames = degradation, train, seed, cache_frames
+        super().__init__(num_frames, hr_size, scale, degradation, size_multiple, scales)
+        self.train, self.seed, self.cache_frames = train, seed, cache_frames
         self.lr_only, self.skip_errors = lr_only, skip_errors
-        if any(side % size_multiple for side in self.hr_size):
-            raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
         self.records = [r for r in records if self._usable(r)]
         if not self.records:
             raise DataError(
@@ -144,6 +155,6 @@ class VideoClipDataset(Dataset):
         if flip:
             frames = frames[:, :, ::-1]
         hr = frames_to_tensor(np.ascontiguousarray(frames))  # (3, T, H, W) in [-1, 1]
-        lr = self.degradation(hr, lr_size_of(self, index), g)
+        lr = self.degradation(hr, self.lr_size_at(index), g)
         return {"hr": hr, "lr": lr, "index": index, "start": start, "path": record["path"],
                 "caption": record.get("caption", "")}

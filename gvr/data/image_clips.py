@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from gvr.data.dataset import item_generator, lr_size_for, lr_size_of
+from gvr.data.dataset import ClipDataset, item_generator
 from gvr.data.degradations.degradation import Degradation
 from gvr.data.errors import DataError
 from gvr.data.scales import ScaleDraw
@@ -111,7 +111,7 @@ class PhotoCamera:
     detail_tries: int = 4
 
 
-class ImageClipDataset(Dataset):
+class ImageClipDataset(ClipDataset):
     """HR/LR clip pairs made from still photographs by moving a virtual camera over them.
 
     Per clip: the photo is scaled (antialiased) so that its short side is uniform in ``short_side`` (as
@@ -162,14 +162,10 @@ class ImageClipDataset(Dataset):
         cache_images: bool = True,
         scales: ScaleDraw | None = None,
     ):
-        self.num_frames, self.hr_size, self.scale = num_frames, tuple(hr_size), scale
-        self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
-        self.size_multiple, self.scales = size_multiple, scales
-        if any(side % size_multiple for side in self.hr_size):
-            raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
+        super().__init__(num_frames, hr_size, scale, degradation, size_multiple, scales)
         if not 0 < short_side[0] <= short_side[1]:
             raise ValueError(f"short_side must be (low, high) with 0 < low <= high, got {short_side}")
-        self.degradation, self.train, self.seed, self.cache_images = degradation, train, seed, cache_images
+        self.train, self.seed, self.cache_images = train, seed, cache_images
         self.short_side, self.easing, self.detail_tries = tuple(short_side), easing, max(1, detail_tries)
         self.max_shift, self.max_zoom, self.max_rotation = max_shift, max_zoom, max_rotation
         self.records, self.sizes = [], []  # sizes: (width, height) of each photo's working copy
@@ -289,7 +285,7 @@ class ImageClipDataset(Dataset):
         path = self.camera_path(index, g)
         frames = render(self._load(path.image), path, self.hr_size)
         hr = frames_to_tensor(frames)  # (3, T, H, W) in [-1, 1]
-        lr = self.degradation(hr, lr_size_of(self, index), g)
+        lr = self.degradation(hr, self.lr_size_at(index), g)
         record = self.records[path.image]
         return {"hr": hr, "lr": lr, "index": index, "start": 0, "path": record["path"],
                 "caption": record.get("caption", "")}

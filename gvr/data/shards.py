@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
 
-from gvr.data.dataset import item_generator, lr_size_for
+from gvr.data.dataset import ClipDataset, item_generator
 from gvr.data.degradations.degradation import Degradation
 from gvr.data.errors import MissingData
 from gvr.data.video import frames_to_tensor
@@ -114,7 +114,7 @@ def _npy(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-class ShardClipDataset(Dataset):
+class ShardClipDataset(ClipDataset):
     """HR/LR clip pairs (and stored HR latents ``z``) from prep shards; index ``pos * slots + slot``.
 
     Training items take a random window of ``num_frames`` frames and a random ``hr_size`` crop of the stored
@@ -152,8 +152,8 @@ class ShardClipDataset(Dataset):
         self.shards = [s for _, s in sorted(self.index["shards"].items()) if s["count"] > 0]
         if not self.shards:
             raise ValueError(f"the shards at {source} hold no samples")
-        self.num_frames, self.hr_size, self.scale, self.degradation = num_frames, tuple(hr_size), scale, degradation
-        self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
+        # The stored clips were cut on the codec's grid already: the crop is not checked against size_multiple.
+        super().__init__(num_frames, hr_size, scale, degradation, size_multiple, check_multiple=False)
         self.slots, self.length, self.seed = slots, length, seed
         self.latents = latents and self.index.get("latent_shape") is not None
         stored_t, (stored_h, stored_w) = self.index["num_frames"], self.index["size"]

@@ -23,16 +23,18 @@ class GVRCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """LightningCLI's own (``--ckpt_path`` hyper-parameters update the model's config), with the ``class_path``s
-        of checkpoints written before the house plan moved to today's modules (`gvr.lit.checkpoints.MOVED_MODULES`)."""
+        of checkpoints written before the house plan moved to today's modules and their flat objective arguments
+        gathered into ``model.objective`` (`gvr.pipeline.checkpoint.upgraded_hparams`)."""
         import torch
 
-        from gvr.lit.checkpoints import renamed_hparams
+        from gvr.pipeline.checkpoint import upgraded_hparams
 
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not (ckpt_path and Path(ckpt_path).is_file()):
             return
-        hparams = renamed_hparams(torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {}))
+        hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+        hparams = upgraded_hparams(hparams, getattr(self.model_class, "__name__", None))
         hparams.pop("_instantiator", None)
         if not hparams:
             return

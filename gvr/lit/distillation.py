@@ -161,7 +161,8 @@ class Distillation(nn.Module):
         ts, ss = teacher.objective.source, module.objective.source
         if (ts.anchor, ts.sigma, ts.resize) != (ss.anchor, ss.sigma, ss.resize):
             raise ValueError(f"distill: the teacher's flow source (anchor {ts.anchor}, sigma {ts.sigma}, {ts.resize}) differs "
-                             f"from the student's ({ss.anchor}, {ss.sigma}, {ss.resize}); set model.source to the teacher's")
+                             f"from the student's ({ss.anchor}, {ss.sigma}, {ss.resize}); "
+                             "set model.objective.init_args.source to the teacher's")
         self.__dict__["teacher"] = teacher
         if init_student:
             state = teacher.inference_net.state_dict()

@@ -13,9 +13,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from gvr.codecs.codec import LatentCodec
-from gvr.flow import TimestepSampler
-from gvr.flow.objective import FlowObjective, Prediction
-from gvr.flow.source import FlowSource
+from gvr.flow.objective import FlowObjective
 from gvr.lit.distillation import Distillation
 from gvr.lit.flow_module import CodecFlowModule, ema_copy, load_network_weights, read_network_weights
 from gvr.metrics.image import FrameGrid, FramePSNR, FrameSSIM
@@ -68,12 +66,11 @@ class VSRModule(CodecFlowModule):
     Args:
         backbone: the velocity network ``v(z_t, t, c, s)`` (e.g. ``gvr.models.SimpleGVR``).
         codec: the frozen latent codec shared by the LR condition and the HR target.
-        timesteps: training sampler of the flow time ``t`` (default uniform).
-        source: where the flow starts, ``x1 = U(c) + sigma * eps`` (`gvr.flow.FlowSource`); None is the paper's
-            pure noise (``U = 0, sigma = 1``).
-        prediction: what the backbone outputs: "velocity" (the paper) or "data", the clean latent (the residual
-            ``z0 - U(c)`` with the source's residual input), turned into the velocity by
-            `gvr.flow.velocity_from_data`; with "data" a fresh zero-output backbone returns ``U(c)`` at any step count.
+        objective: the rectified-flow objective (`gvr.flow.FlowObjective`): where the flow starts (``source``),
+            the training sampler of ``t`` (``timesteps``), what the backbone outputs (``prediction``), the
+            condition's noise levels (``s_range``, ``s_inference``), the inference schedule (``sample_steps``,
+            ``sample_shift``) and the temporal term (``temporal_weight``); None is the paper's (pure noise, uniform
+            ``t``, ``s ~ U[0.3, 0.6]``, 50 Euler steps). In a config: ``model.objective.init_args.sample_steps``.
         color_fix: colour correction of decoded outputs against the bicubic input (`gvr.ops.colorfix`): "none",
             "wavelet" or "adain"; the default of `gvr upscale`, `gvr test` and validation.
         scale: super-resolution factor (HR size / LR size) that ``gvr upscale`` applies by default (linked from
@@ -82,14 +79,9 @@ class VSRModule(CodecFlowModule):
             its backbone embeds the ratio); ``gvr upscale --scale`` / ``--size`` then take any factor inside it.
         train_frames: frames of a training clip (linked from ``data.num_frames``): the temporal context that
             ``gvr upscale`` gives a full-attention model; None: 17, the paper's clip.
-        s_range: training range of the condition noise level ``s`` (paper: [0.3, 0.6]).
-        s_inference: the one fixed condition noise level used at inference.
-        sample_steps: Euler steps at inference (paper: 50).
-        sample_shift: time shift of the inference schedule (1 = uniform steps).
-        temporal_weight: weight of the objective's temporal term (`gvr.flow.FlowObjective`): the frame-to-frame
-            change of the velocity error, against flicker of the added detail (0: off, the paper's loss).
-        temporal_motion: where that change is taken: "flow" along the ground truth's optical flow (DIS on the HR
-            frames, occlusions masked, `gvr.lit.motion`), "screen" at one position.
+        temporal_motion: where the objective's temporal term (``temporal_weight``) takes the frame-to-frame change
+            of the error: "flow" along the ground truth's optical flow (DIS on the HR frames, occlusions masked,
+            `gvr.lit.motion`), "screen" at one position.
         val_sample_steps: Euler steps for validation samples (fewer keeps CPU validation fast).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
@@ -119,18 +111,11 @@ class VSRModule(CodecFlowModule):
         self,
         backbone: nn.Module,
         codec: LatentCodec,
-        timesteps: TimestepSampler | None = None,
-        source: FlowSource | None = None,
-        prediction: Prediction = "velocity",
+        objective: FlowObjective | None = None,
         color_fix: ColorFix = "none",
         scale: float = 2.5,
         scale_range: tuple[float, float] | None = None,
         train_frames: int | None = None,
-        s_range: tuple[float, float] = (0.3, 0.6),
-        s_inference: float = 0.45,
-        sample_steps: int = 50,
-        sample_shift: float = 1.0,
-        temporal_weight: float = 0.0,
         temporal_motion: Literal["flow", "screen"] = "flow",
         val_sample_steps: int = 10,
         lr: float = 5e-5,
@@ -153,8 +138,7 @@ class VSRModule(CodecFlowModule):
             raise ValueError("set model.init_from (an earlier VSR stage) or model.init_from_base (a base model), not both")
         self.save_hyperparameters()  # under GVRCLI these are the config dicts: a checkpoint rebuilds everything
         # The objective (path, draws, parametrisation, loss, solve); the network is an argument of each call.
-        self.objective = FlowObjective(timesteps, source, prediction, s_range, s_inference, sample_steps, sample_shift,
-                                       temporal_weight)
+        self.objective = objective if objective is not None else FlowObjective()
         want = getattr(backbone, "latent_channels", codec.latent_channels)
         if want != codec.latent_channels:
             raise ValueError(
@@ -241,7 +225,7 @@ class VSRModule(CodecFlowModule):
     ) -> Tensor:
         """Rectified-flow loss of the backbone on one batch of latents, all randomness drawn from ``g``.
 
-        The path runs from ``z0`` to the source ``x1 = U(c) + sigma eps`` (`FlowSource`); ``lr_pixels`` (the LR
+        The path runs from ``z0`` to the source ``x1 = U(c) + sigma eps`` (`gvr.flow.FlowSource`); ``lr_pixels`` (the LR
         clip ``c`` encodes) spare the pixel anchor a decode.
         """
         draw = self.objective.draw(z0, c, g)

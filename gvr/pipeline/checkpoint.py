@@ -10,7 +10,6 @@ from torch import nn
 
 from gvr.codecs.codec import LatentCodec
 from gvr.flow.objective import FlowObjective
-from gvr.flow.source import FlowSource
 from gvr.models.text import TextEncoder
 from gvr.ops.config import instantiate
 from gvr.ops.files import require_single_file
@@ -65,6 +64,37 @@ def renamed_hparams(value):
     return value
 
 
+# VSRModule's arguments that became `gvr.flow.FlowObjective`'s (``model.objective``): a checkpoint written before
+# holds them flat among the module's hyper-parameters.
+OBJECTIVE_ARGS = ("timesteps", "source", "prediction", "s_range", "s_inference", "sample_steps", "sample_shift",
+                  "temporal_weight")
+
+
+def upgraded_hparams(hp: dict, kind: str | None = None) -> dict:
+    """A checkpoint's hyper-parameters brought to today's: ``class_path``s moved (`renamed_hparams`) and, for a
+    ``VSRModule`` (the stored ``_class_path``, else ``kind``) written before ``model.objective``, its flat objective
+    arguments gathered into it (a config spec under the CLI, a `FlowObjective` where the module was built in
+    Python), with the defaults the module then had, which are FlowObjective's."""
+    hp = renamed_hparams(dict(hp))
+    kind = str(hp.get("_class_path", "")).split(".")[-1] or kind
+    if kind == "VSRModule" and "objective" not in hp:
+        args = {k: hp.pop(k) for k in OBJECTIVE_ARGS if k in hp}
+        if "_class_path" in hp or "_instantiator" in hp:  # written by the CLI: a config, built by jsonargparse
+            hp["objective"] = {"class_path": "gvr.flow.objective.FlowObjective", "init_args": args}
+        else:
+            hp["objective"] = FlowObjective(**args)
+    return hp
+
+
+def inference_objective(spec) -> FlowObjective:
+    """The `FlowObjective` of a checkpoint's ``objective`` hyper-parameter (a config spec, an instance or None) for
+    sampling: its training sampler of ``t`` is not built (a detail-aware sampler reads a density file that need
+    not be where the model is served)."""
+    if isinstance(spec, dict):
+        spec = {**spec, "init_args": {k: v for k, v in (spec.get("init_args") or {}).items() if k != "timesteps"}}
+    return instantiate(FlowObjective, spec) or FlowObjective()
+
+
 def read_checkpoint(path: str | Path, mmap: bool = False):
     """The object saved in the single-file checkpoint ``path`` (on the CPU); a missing file, a sharded folder or a
     file that is not a PyTorch checkpoint is a clear error."""
@@ -82,11 +112,11 @@ def check_kind(meta: Any, kind: str, key: str, command: str, ckpt: str | Path) -
     """The hyper-parameters of ``meta`` (a loaded checkpoint) if it is a gvr ``kind`` checkpoint (class ``kind``, with
     a ``key`` network), brought to today's: ``class_path``s moved, and a VSR checkpoint written before
     ``train_frames`` was a hyper-parameter given its datamodule's ``num_frames``; else a clear error naming
-    ``command``, which writes one."""
+    ``command``, which writes one (`upgraded_hparams`)."""
     hp = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
     if not isinstance(meta, dict) or "state_dict" not in meta or hp.get("_class_path", kind).split(".")[-1] != kind or key not in hp:
         raise ValueError(f"{ckpt} is not a gvr {kind} checkpoint (written by `{command}`)")
-    hp = renamed_hparams(hp)
+    hp = upgraded_hparams(hp, kind)
     if kind == "VSRModule" and hp.get("train_frames") is None:  # written before train_frames was a hyper-parameter
         hp["train_frames"] = (meta.get("datamodule_hyper_parameters") or {}).get("num_frames")
     return hp
@@ -124,10 +154,7 @@ def load_pipeline(ckpt: str | Path, device: str | torch.device = "cpu") -> VSRPi
         text_state = {k[len("text_encoder."):]: v for k, v in state.items() if k.startswith("text_encoder.")}
         if text_state:
             text_encoder.load_state_dict(text_state)
-    objective = FlowObjective(
-        None, instantiate(FlowSource, hp.get("source")), hp.get("prediction", "velocity"),
-        tuple(hp.get("s_range", (0.3, 0.6))), hp.get("s_inference", 0.45), hp.get("sample_steps", 50),
-        hp.get("sample_shift", 1.0))
+    objective = inference_objective(hp.get("objective"))
     pipe = VSRPipeline(net, codec, objective, text_encoder, scale=hp.get("scale", 2.5), scale_range=hp.get("scale_range"),
                        train_frames=hp.get("train_frames"), color_fix=hp.get("color_fix", "none"), seed=hp.get("seed", 0))
     log.debug("loaded %s (%s weights)", ckpt, source)
