@@ -3,6 +3,7 @@
     python benchmarks/ablations.py                           # all four (make ablations), the full budget
     python benchmarks/ablations.py --only degradation        # one (make ablation-degradation)
     python benchmarks/ablations.py --quick                   # a few steps per arm: checks the harness (QUICK=1)
+    python benchmarks/ablations.py --overlay configs/ablation_1b.yaml --start CKPT --device cuda   # GPU scale
 
 Every arm is a `gvr fit` run (in this process) of a config plus overrides, with ``--seed_everything`` set per
 seed and the run in ``OUT/runs/<ablation>/<arm>/s<seed>``; a run whose ``done.json`` exists is not trained
@@ -194,7 +195,22 @@ def density_for(out: Path, ablation: str, seed: int, quick: bool) -> str:
     return str(path)
 
 
-def train(out: Path, name: str, ablation: Ablation, arm_name: str, arm: Arm, seed: int, steps: int, quick: bool) -> Path:
+def arm_argv(arm: Arm, overlays: list[str] = (), start: str | None = None) -> list[str]:
+    """The arm's config, then each of ``overlays`` (``--config``: e.g. `configs/ablation_1b.yaml`, the GPU scale),
+    then the arm's own flags, so an overlay changes the scale and never what the arm ablates. ``start``: the
+    checkpoint that replaces stage 1 (`STAGE1`) where the arm starts from it (its flags or its config)."""
+    from gvr.ops.config import load_config
+
+    overrides = list(arm.overrides)
+    if start is not None:
+        overrides = [start if o == STAGE1 else o for o in overrides]
+        if load_config(arm.config).get("model", {}).get("init_from") == STAGE1 and start not in overrides:
+            overrides += ["--model.init_from", start]
+    return ["--config", arm.config, *(f for o in overlays for f in ("--config", o)), *overrides]
+
+
+def train(out: Path, name: str, ablation: Ablation, arm_name: str, arm: Arm, seed: int, steps: int, quick: bool,
+          overlays: list[str] = (), start: str | None = None) -> Path:
     """Train one arm at one seed (skipped when its ``done.json`` exists); returns its last.ckpt."""
     from gvr.lit.cli import lightning_main
 
@@ -202,12 +218,15 @@ def train(out: Path, name: str, ablation: Ablation, arm_name: str, arm: Arm, see
     ckpt = folder / "checkpoints" / "last.ckpt"
     if (folder / "done.json").is_file() and ckpt.is_file():
         return ckpt
-    overrides = list(arm.overrides)
-    if "{density}" in overrides:
-        overrides[overrides.index("{density}")] = density_for(out, name, seed, quick)
+    if arm.pairs and overlays:
+        raise SystemExit(f"{name} / {arm_name} trains on the pair cache of gvr's tiny base model ({arm.pairs}); with "
+                         "--overlay build pairs with your base model and codec and run it as its own gvr fit")
+    flags = arm_argv(arm, overlays, start)
+    if "{density}" in flags:
+        flags[flags.index("{density}")] = density_for(out, name, seed, quick)
     if arm.pairs:
         ensure_pairs(arm.pairs)
-    argv = ["fit", "--config", arm.config, *overrides, "--seed_everything", str(seed), "--data.seed", str(seed),
+    argv = ["fit", *flags, "--seed_everything", str(seed), "--data.seed", str(seed),
             "--model.seed", str(seed),
             "--trainer.max_steps", str(steps), "--trainer.max_time", "null",
             "--trainer.logger.init_args.save_dir", str(folder.parent), "--trainer.logger.init_args.name", folder.name,
@@ -223,11 +242,11 @@ def train(out: Path, name: str, ablation: Ablation, arm_name: str, arm: Arm, see
     return ckpt
 
 
-def score(ckpt: Path, sets: dict, sample_steps: int | None, metrics) -> dict[str, dict[str, float]]:
-    """Mean scores of ``ckpt`` on each variant of the test set (``{variant: {metric: value}}``)."""
+def score(ckpt: Path, sets: dict, sample_steps: int | None, metrics, device: str = "cpu") -> dict[str, dict[str, float]]:
+    """Mean scores of ``ckpt`` on each variant of the test set (``{variant: {metric: value}}``), run on ``device``."""
     from gvr.inference.upscale import load_module
 
-    module = load_module(str(ckpt))
+    module = load_module(str(ckpt), device)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for variant, clips in sets.items():
@@ -236,7 +255,7 @@ def score(ckpt: Path, sets: dict, sample_steps: int | None, metrics) -> dict[str
     return out
 
 
-def cached_scores(ckpt: Path, sets: dict, sample_steps: int | None) -> dict[str, dict[str, float]]:
+def cached_scores(ckpt: Path, sets: dict, sample_steps: int | None, device: str = "cpu") -> dict[str, dict[str, float]]:
     """`score` of a run, kept in its ``scores.json`` beside ``done.json`` (keyed by the clips and steps scored),
     so that a resumed ablation does not score a finished run again."""
     key = {"sample_steps": sample_steps, "metrics": list(METRICS),
@@ -246,14 +265,15 @@ def cached_scores(ckpt: Path, sets: dict, sample_steps: int | None) -> dict[str,
         cached = json.loads(path.read_text())
         if cached.get("key") == key:
             return cached["scores"]
-    scores = score(ckpt, sets, sample_steps, METRICS)
+    scores = score(ckpt, sets, sample_steps, METRICS, device)
     path.write_text(json.dumps({"key": key, "scores": scores}, indent=1))
     return scores
 
 
 def run_ablation(name: str, out: Path, args) -> dict:
     ablation = ABLATIONS[name]
-    missing = [p for p in ablation.needs if not Path(p).is_file()]
+    needs = [args.start if p == STAGE1 and args.start else p for p in ablation.needs]
+    missing = [p for p in needs if not Path(p).is_file()]
     if missing:
         raise SystemExit(f"{name}: needs {', '.join(missing)} (`make stage1` / `make base` first)")
     steps = args.steps or (args.quick_steps if args.quick else ablation.steps)
@@ -266,8 +286,9 @@ def run_ablation(name: str, out: Path, args) -> dict:
     order = sorted(ablation.arms, key=lambda a: "{density}" in ablation.arms[a].overrides)  # density arm last
     for arm_name in order:
         for seed in args.seeds:
-            ckpt = train(out, name, ablation, arm_name, ablation.arms[arm_name], seed, steps, args.quick)
-            scores = cached_scores(ckpt, sets, sample_steps)
+            ckpt = train(out, name, ablation, arm_name, ablation.arms[arm_name], seed, steps, args.quick,
+                         args.overlay, args.start)
+            scores = cached_scores(ckpt, sets, sample_steps, args.device)
             for variant, values in scores.items():
                 for metric, value in values.items():
                     per_arm.setdefault(variant, {}).setdefault(arm_name, {}).setdefault(metric, []).append(value)
@@ -275,7 +296,9 @@ def run_ablation(name: str, out: Path, args) -> dict:
     arms = {arm: summarise_arm(per_arm[judged_on][arm], args.seeds) for arm in ablation.arms}
     other = {v: {arm: summarise_arm(per_arm[v][arm], args.seeds) for arm in ablation.arms}
              for v in sets if v != judged_on}
-    flops = {arm: arm_gflops(spec) for arm, spec in ablation.arms.items()}
+    # At the embedded size; an overlay's codec may be a VAE whose weights only its GPU machine has (`gvr flops
+    # --config` counts a config there).
+    flops = {arm: None if args.overlay else arm_gflops(spec) for arm, spec in ablation.arms.items()}
     extra = {} if all(v is None for v in flops.values()) else {"gflops": flops}
     return ablation_result(arms, ablation.claims, args.quick, paper=ablation.paper, regime=ablation.regime, **extra,
                            test_set=f"{args.testset} ({judged_on} LR; {len(sets[judged_on])} clips)",
@@ -296,6 +319,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--testset", default="data/testset", help="`make testset` folder")
     p.add_argument("--variants", nargs="+", default=["model", "bicubic"], help="test-set variants to score")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--overlay", nargs="+", action="extend", default=[], metavar="CONFIG",
+                   help="configs laid on every arm's config, e.g. configs/ablation_1b.yaml (the GPU scale)")
+    p.add_argument("--start", default=None, metavar="CKPT",
+                   help=f"the stage-1 checkpoint the arms that start from {STAGE1} start from instead")
+    p.add_argument("--device", default="cpu", help="where the runs are scored (cuda with --overlay ablation_1b)")
     p.add_argument("--out", default=None, help="output folder (default logs/ablations, logs/ablations_quick)")
     return p
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gvr.lit.cli import lightning_main
+from gvr.ops.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -43,6 +44,48 @@ def test_every_arm_parses(name, arm, tmp_path, capsys):
         from gvr.data.pair_cache import load_spec
 
         assert load_spec(ROOT / spec.pairs).recipe.num_pairs > 0
+
+
+GPU_ARMS = [(n, a) for n, a in ARMS if not ablations.ABLATIONS[n].arms[a].pairs]
+
+
+@pytest.mark.parametrize("name, arm", GPU_ARMS, ids=[f"{n}/{a}" for n, a in GPU_ARMS])
+def test_every_arm_parses_at_gpu_scale_and_keeps_what_it_ablates(name, arm, tmp_path, capsys, monkeypatch):
+    """`--overlay configs/ablation_1b.yaml --start CKPT`: the 1b network on the Wan VAE at 720p, with the arm's
+    own operator, s range and t sampler, and the given stage-1 start where the arm starts from stage 1."""
+    import yaml
+
+    monkeypatch.chdir(ROOT)  # the runner's arms name their configs from the repository root
+    spec = ablations.ABLATIONS[name].arms[arm]
+    density = tmp_path / "timesteps.json"
+    density.write_text(json.dumps({"t": [0.0, 0.5, 1.0], "density": [1.0, 2.0, 1.0]}))
+    start = str(tmp_path / "stage1_1b.ckpt")
+    flags = ablations.arm_argv(spec, ["configs/ablation_1b.yaml"], start)
+    flags = [str(density) if f == "{density}" else f for f in flags]
+    with pytest.raises(SystemExit) as exit_info:
+        lightning_main(["fit", *flags, "--print_config"])
+    assert exit_info.value.code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    net, data = config["model"]["backbone"]["init_args"], config["data"]
+    assert (net["dim"], net["depth"], net["latent_channels"]) == (1536, 18, 16)
+    assert config["model"]["codec"]["class_path"].endswith("DiffusersVAE") and data["hr_size"] == [720, 1280]
+    assert config["trainer"]["precision"] == "bf16-mixed"
+    if "--model.backbone.init_args.temporal_op" in spec.overrides:
+        op = json.loads(spec.overrides[spec.overrides.index("--model.backbone.init_args.temporal_op") + 1])
+        assert net["temporal_op"]["class_path"] == op["class_path"]
+    flow = config["model"]["objective"]["init_args"]
+    if "--model.objective.s_range" in spec.overrides:
+        assert flow["s_range"] == json.loads(spec.overrides[spec.overrides.index("--model.objective.s_range") + 1])
+    starts_at_stage1 = (ablations.STAGE1 in spec.overrides
+                        or load_config(spec.config)["model"].get("init_from") == ablations.STAGE1)
+    assert (config["model"]["init_from"] == start) == starts_at_stage1
+
+
+def test_an_overlay_refuses_the_arms_that_train_on_the_tiny_base_models_pairs(tmp_path):
+    ab = ablations.ABLATIONS["degradation"]
+    with pytest.raises(SystemExit, match="pair cache of gvr's tiny base model"):
+        ablations.train(tmp_path, "degradation", ab, "+ model", ab.arms["+ model"], 0, 2, True,
+                        ["configs/ablation_1b.yaml"])
 
 
 def test_a_finished_run_is_not_trained_again(tmp_path, monkeypatch):
