@@ -13,7 +13,7 @@ from data_prep import images as images_script
 from gvr.data.datamodule import VideoDataModule
 from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.degradation import BicubicDownsample
-from gvr.data.image_clips import ImageClipDataset, MixedClipDataset, PhotoCamera
+from gvr.data.image_clips import ImageClipDataset, MixedClipDataset, PhotoCamera, PhotoClips
 from gvr.data.manifest import read_manifest, write_manifest
 
 
@@ -160,9 +160,9 @@ def test_datamodule_mixes_photos_into_training_and_validation(tiny_data, photos,
     write_manifest(photos[:2], tmp_path / "train.jsonl")
     write_manifest(photos[2:], tmp_path / "val.jsonl")
     args = dict(scale=2, num_frames=3, hr_size=(24, 32), size_multiple=4, batch_size=4, num_workers=0,
-                samples_per_epoch=16, val_clips_per_video=1, train_images=str(tmp_path / "train.jsonl"),
-                image_ratio=0.5, val_images=str(tmp_path / "val.jsonl"), val_clips_per_image=2,
-                image_camera=PhotoCamera(short_side=(60, 100)))
+                samples_per_epoch=16, val_clips_per_video=1,
+                photos=PhotoClips(str(tmp_path / "train.jsonl"), 0.5, str(tmp_path / "val.jsonl"), val_clips=2,
+                                  camera=PhotoCamera(short_side=(60, 100))))
     dm = VideoDataModule(tiny_data["train"], tiny_data["val"], **args)
     paths = []
     for batch in dm.train_dataloader():
@@ -178,13 +178,29 @@ def test_datamodule_mixes_photos_into_training_and_validation(tiny_data, photos,
 
 
 def test_datamodule_names_make_images_when_the_photos_are_missing(tiny_data, tmp_path):
-    args = dict(num_frames=3, hr_size=(24, 32), size_multiple=4, num_workers=0, image_ratio=0.5)
+    args = dict(num_frames=3, hr_size=(24, 32), size_multiple=4, num_workers=0)
     with pytest.raises(FileNotFoundError, match="make images"):
-        VideoDataModule(tiny_data["train"], train_images=str(tmp_path / "none.jsonl"), **args).train_dataloader()
-    with pytest.raises(ValueError, match="make images"):
-        VideoDataModule(tiny_data["train"], **args).train_dataloader()
-    with pytest.raises(ValueError, match="image_ratio"):
-        VideoDataModule(tiny_data["train"], image_ratio=2.0)
+        photos = PhotoClips(train=str(tmp_path / "none.jsonl"), ratio=0.5)
+        VideoDataModule(tiny_data["train"], photos=photos, **args).train_dataloader()
+    with pytest.raises(ValueError, match="data.photos.train is not set.*make images"):
+        VideoDataModule(tiny_data["train"], photos=PhotoClips(ratio=0.5), **args).train_dataloader()
+    with pytest.raises(ValueError, match="data.photos.ratio"):
+        PhotoClips(ratio=2.0)
+
+
+def test_the_photo_options_parse_from_a_config_and_the_command_line(capsys):
+    """`data.photos` in YAML and ``--data.photos.camera.max_shift`` on the command line, as the CLI builds them."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(VideoDataModule, "data")
+    cfg = parser.parse_args(["--data.photos", '{"train": "t.jsonl", "ratio": 0.25, "val_clips": 3}',
+                             "--data.photos.camera.max_shift", "2"])
+    dm = parser.instantiate_classes(cfg).data
+    assert isinstance(dm.photos, PhotoClips) and isinstance(dm.photos.camera, PhotoCamera)
+    assert (dm.photos.train, dm.photos.ratio, dm.photos.val_clips, dm.photos.camera.max_shift) == ("t.jsonl", 0.25, 3, 2.0)
+    assert dm.photos.camera.max_zoom == PhotoCamera().max_zoom
+    assert VideoDataModule().photos == PhotoClips()  # no photos: videos only
 
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -251,7 +267,7 @@ def test_the_allow_list_holds_out_photos_it_lists():
 
 
 def test_the_photo_camera_of_the_data_module_is_the_datasets_own_defaults():
-    """`VideoDataModule.image_camera` (a `PhotoCamera`) passes ImageClipDataset's camera arguments, defaults included."""
+    """`VideoDataModule.photos.camera` (a `PhotoCamera`) passes ImageClipDataset's camera arguments, defaults included."""
     import inspect
     from dataclasses import asdict
 

@@ -150,3 +150,23 @@ def test_lightning_subcommands_take_a_checkpoint_with_old_class_paths(tiny_data,
                           "--ckpt_path", str(tmp_path / "old.ckpt")])
     assert type(cli.model.distill).__name__ == "Distillation" and cli.model.distill.teacher_path == tiny_vsr_ckpt
     assert "val/psnr" in cli.trainer.callback_metrics
+
+
+def test_a_config_or_flag_with_a_moved_key_is_a_clear_error_naming_the_new_one(tmp_path):
+    """`model.sample_steps` (now `model.objective.init_args.sample_steps`) and `data.image_ratio` (now
+    `data.photos.ratio`), in a config, in the config it starts from, or as a flag: one message naming each."""
+    from gvr.lit.cli import check_moved_keys, lightning_main
+
+    base = tmp_path / "base.yaml"
+    base.write_text("model:\n  sample_steps: 4\n  lr: 1.0e-4\ndata:\n  num_frames: 3\n")
+    (tmp_path / "over.yaml").write_text("config: base.yaml\ndata:\n  image_ratio: 0.3\n")
+    with pytest.raises(SystemExit) as err:
+        lightning_main(["fit", "--config", str(tmp_path / "over.yaml"), "--model.timesteps.path", "x.json",
+                        "--model.lr", "1e-3"])
+    message = str(err.value)
+    assert f"{base}: model.sample_steps -> model.objective.init_args.sample_steps" in message
+    assert "over.yaml: data.image_ratio -> data.photos.ratio" in message
+    assert "--model.timesteps.path -> model.objective.init_args.timesteps" in message
+    assert "lr" not in message and "num_frames" not in message
+    check_moved_keys(["fit", "--config", str(ROOT / "configs/stage1.yaml"), "--model.objective.sample_steps", "2",
+                      "--data.photos.ratio", "0.2"])  # today's keys pass

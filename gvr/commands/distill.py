@@ -6,7 +6,7 @@ ordinary VSRModule checkpoint that ``gvr upscale`` serves with one step.
 """
 
 from gvr.data.datamodule import VideoDataModule
-from gvr.lit.cli import CLI_DEFAULTS, GVRCLI, expand_configs
+from gvr.lit.cli import CLI_DEFAULTS, GVRCLI, check_moved_keys, expand_configs
 from gvr.lit.vsr_module import VSRModule
 
 SUBCOMMANDS = ("fit", "validate")
@@ -31,4 +31,5 @@ def main(argv: list[str] | None = None) -> DistillCLI:
     argv = list(argv or [])
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
         argv = ["fit", *argv]  # `gvr distill --config X` is `gvr distill fit --config X`
+    check_moved_keys(argv)
     return DistillCLI(VSRModule, VideoDataModule, **CLI_DEFAULTS, args=expand_configs(argv))

@@ -12,7 +12,7 @@ from gvr.data.dataset import VideoClipDataset
 from gvr.data.degradations.classic import ClassicDegradation
 from gvr.data.degradations.degradation import Degradation
 from gvr.data.errors import DataError, MissingData
-from gvr.data.image_clips import ImageClipDataset, MixedClipDataset, PhotoCamera
+from gvr.data.image_clips import ImageClipDataset, MixedClipDataset, PhotoClips
 from gvr.data.manifest import read_manifest
 from gvr.data.pair_cache import PairCacheDataset
 from gvr.data.predict import VideoChunkDataset
@@ -57,14 +57,9 @@ class VideoDataModule(L.LightningDataModule):
         predict_inputs: LR videos that ``gvr predict`` upscales (one output file each).
         predict_chunk: frames per temporal window when predicting.
         predict_overlap: frames shared by neighbouring windows (cross-faded).
-        train_images: manifest of photographs whose camera-path clips join training (``make images`` writes
-            data/manifests/images_train.jsonl); see :class:`gvr.data.image_clips.ImageClipDataset`.
-        image_ratio: fraction of training clips made from photos (a seeded draw per clip index).
-        val_images: manifest of held-out photos (data/manifests/images_val.jsonl) whose clips are validated
-            after the held-out videos' (one loader, same metrics).
-        val_clips_per_image: fixed validation clips per held-out photo.
-        image_camera: how a photo becomes a moving clip (`gvr.data.image_clips.PhotoCamera`: short side, pan,
-            zoom and roll rates, easing, detail tries; ``--data.image_camera.max_shift 2``); None: its defaults.
+        photos: photographs as camera-path clips beside the videos (`gvr.data.image_clips.PhotoClips`: the train
+            and held-out photo manifests, the fraction of training clips from photos, validation clips per photo,
+            the camera; :class:`gvr.data.image_clips.ImageClipDataset` makes them); None: videos only.
     """
 
     def __init__(
@@ -91,17 +86,12 @@ class VideoDataModule(L.LightningDataModule):
         train_shards: str | None = None,
         shard_latents: bool = True,
         no_reference: bool = False,
-        train_images: str | None = None,
-        image_ratio: float = 0.0,
-        val_images: str | None = None,
-        val_clips_per_image: int = 2,
-        image_camera: PhotoCamera | None = None,
+        photos: PhotoClips | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["degradation"])
         self.degradation = degradation if degradation is not None else ClassicDegradation()
-        if not 0 <= image_ratio <= 1:
-            raise ValueError(f"data.image_ratio must be in [0, 1], got {image_ratio}")
+        self.photos = photos if photos is not None else PhotoClips()  # checked when built (PhotoClips.__post_init__)
         self.train_set: Dataset | None = None
         if scale_range is not None:
             ScaleDraw(*scale_range, group=1, length=1)  # checks the range now, not at the first batch
@@ -137,35 +127,35 @@ class VideoDataModule(L.LightningDataModule):
             raise DataError(f"{role} manifest {path}: {err}") from err
 
     def _image_dataset(self, path: str | None, role: str, train: bool, seed: int) -> ImageClipDataset:
-        hp = self.hparams
+        hp, photos = self.hparams, self.photos
         if path is None:
-            raise DataError(f"data.{role}_images is not set: `make images` writes data/manifests/images_{role}.jsonl")
+            raise DataError(f"data.photos.{role} is not set: `make images` writes data/manifests/images_{role}.jsonl")
         if not Path(path).is_file():
-            raise MissingData(f"photo manifest {path} not found: run `make images` (or set data.{role}_images)")
+            raise MissingData(f"photo manifest {path} not found: run `make images` (or set data.photos.{role})")
         return ImageClipDataset(
             read_manifest(path), hp.num_frames, hp.hr_size, hp.scale, self.degradation, hp.size_multiple, train=train,
-            length=hp.samples_per_epoch, clips_per_image=hp.val_clips_per_image, seed=seed,
-            cache_images=hp.cache_frames, scales=self._scales(train), **asdict(hp.image_camera or PhotoCamera()),
+            length=hp.samples_per_epoch, clips_per_image=photos.val_clips, seed=seed,
+            cache_images=hp.cache_frames, scales=self._scales(train), **asdict(photos.camera),
         )
 
     def _train_clips(self) -> Dataset:
-        """Training clips of the videos, mixed with photo clips when ``image_ratio`` > 0."""
-        hp = self.hparams
-        if hp.image_ratio == 0:
-            if hp.train_images:
-                log.warning("data.train_images is set but data.image_ratio is 0: training uses no photo clips")
+        """Training clips of the videos, mixed with photo clips when ``photos.ratio`` > 0."""
+        hp, photos = self.hparams, self.photos
+        if photos.ratio == 0:
+            if photos.train:
+                log.warning("data.photos.train is set but data.photos.ratio is 0: training uses no photo clips")
             return self._dataset(hp.train_manifest, "train", True, hp.seed)
-        images = self._image_dataset(hp.train_images, "train", True, hp.seed)
-        if hp.image_ratio == 1:
+        images = self._image_dataset(photos.train, "train", True, hp.seed)
+        if photos.ratio == 1:
             return images
         videos = self._dataset(hp.train_manifest, "train", True, hp.seed)
-        return MixedClipDataset(videos, images, hp.image_ratio, hp.seed)
+        return MixedClipDataset(videos, images, photos.ratio, hp.seed)
 
     def _shard_clips(self) -> ShardClipDataset:
         """Training clips streamed from prep shards, one stream slot per (rank, dataloader worker)."""
         hp = self.hparams
-        if hp.train_cache or hp.image_ratio > 0:
-            raise ValueError("data.train_shards cannot be combined with data.train_cache or data.image_ratio > 0")
+        if hp.train_cache or self.photos.ratio > 0:
+            raise ValueError("data.train_shards cannot be combined with data.train_cache or data.photos.ratio > 0")
         world = self._world_size()
         dataset = ShardClipDataset(hp.train_shards, hp.num_frames, hp.hr_size, hp.scale, self.degradation,
                                    world * max(1, hp.num_workers), hp.size_multiple, hp.samples_per_epoch, hp.seed,
@@ -190,8 +180,8 @@ class VideoDataModule(L.LightningDataModule):
             if self.hparams.train_shards:
                 self.train_set = self._shard_clips()
             elif self.hparams.train_cache:
-                if self.hparams.image_ratio > 0:
-                    raise ValueError("data.image_ratio > 0 mixes photo clips into live-degraded training clips; "
+                if self.photos.ratio > 0:
+                    raise ValueError("data.photos.ratio > 0 mixes photo clips into live-degraded training clips; "
                                      "it cannot be combined with data.train_cache")
                 module = self.trainer.lightning_module if self.trainer is not None else None
                 codec = getattr(module, "codec", None)
@@ -247,9 +237,9 @@ class VideoDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         # Evaluation clips use a seed of their own so that they never coincide with a training stream.
         hp = self.hparams
-        if not hp.val_images:
+        if not self.photos.val:
             return self._loader(self._dataset(hp.val_manifest, "val", False, hp.seed + 1))
-        images = self._image_dataset(hp.val_images, "val", False, hp.seed + 1)
+        images = self._image_dataset(self.photos.val, "val", False, hp.seed + 1)
         if hp.val_manifest is None:
             return self._loader(images)
         # One loader: the held-out videos' clips, then the held-out photos' (the same item keys and shapes).

@@ -7,7 +7,7 @@ clips can join the resumable training stream (:class:`MixedClipDataset`).
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
@@ -109,6 +109,32 @@ class PhotoCamera:
     max_rotation: float = 0.2
     easing: Literal["linear", "ease_in_out"] = "linear"
     detail_tries: int = 4
+
+
+@dataclass
+class PhotoClips:
+    """Photographs as clips beside the videos (`VideoDataModule.photos`, ``make images`` writes the manifests).
+
+    Args:
+        train: manifest of photos whose camera-path clips join training (data/manifests/images_train.jsonl).
+        ratio: fraction of training clips made from photos, a seeded draw per clip index (`MixedClipDataset`).
+        val: manifest of held-out photos (data/manifests/images_val.jsonl) whose clips are validated after the
+            held-out videos' (one loader, the same metrics).
+        val_clips: fixed validation clips per held-out photo.
+        camera: how a photo becomes a moving clip (`PhotoCamera`; ``--data.photos.camera.max_shift 2``).
+    """
+
+    train: str | None = None
+    ratio: float = 0.0
+    val: str | None = None
+    val_clips: int = 2
+    camera: PhotoCamera = field(default_factory=PhotoCamera)
+
+    def __post_init__(self):
+        if isinstance(self.camera, dict):  # a config's mapping
+            self.camera = PhotoCamera(**self.camera)
+        if not 0 <= self.ratio <= 1:
+            raise ValueError(f"data.photos.ratio must be in [0, 1], got {self.ratio}")
 
 
 class ImageClipDataset(ClipDataset):

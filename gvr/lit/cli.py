@@ -93,9 +93,41 @@ def expand_configs(args: list[str] | None) -> list[str] | None:
     return out
 
 
+def moved_keys() -> dict[str, str]:
+    """Config keys of the VSR model and its data that moved (issue 20) -> where they are now."""
+    from gvr.pipeline.checkpoint import OBJECTIVE_ARGS
+
+    moved = {f"model.{k}": f"model.objective.init_args.{k} (gvr.flow.FlowObjective)" for k in OBJECTIVE_ARGS}
+    photos = {"train_images": "train", "image_ratio": "ratio", "val_images": "val", "val_clips_per_image": "val_clips",
+              "image_camera": "camera"}
+    return moved | {f"data.{old}": f"data.photos.{new} (gvr.data.image_clips.PhotoClips)" for old, new in photos.items()}
+
+
+def check_moved_keys(args: list[str]) -> None:
+    """A clear error for a config file (``--config``, with the configs it starts from) or a flag that still uses a
+    key that moved (`moved_keys`), naming the new one, instead of the parser's "does not accept"."""
+    moved, found = moved_keys(), []
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") and i + 1 < len(args) or arg.startswith("--config="):
+            path = args[i + 1] if "=" not in arg else arg.split("=", 1)[1]
+            for layer, data in config_layers(path):
+                for section in ("model", "data"):
+                    keys = (data or {}).get(section) if isinstance(data, dict) else None
+                    found += [(f"{layer}: {section}.{k}", f"{section}.{k}") for k in (keys or {})
+                              if f"{section}.{k}" in moved]
+        elif arg.startswith("--"):
+            key = arg[2:].split("=", 1)[0]
+            found += [(f"--{key}", old) for old in moved if key == old or key.startswith(old + ".")]
+    if found:
+        raise SystemExit("these keys moved (the objective is model.objective, the photo options data.photos):\n"
+                         + "\n".join(f"  {where} -> {moved[old]}" for where, old in found))
+
+
 def lightning_main(args: list[str] | None = None) -> GVRCLI:
     """Run a Lightning subcommand (fit, validate, test, predict)."""
     if args is None:  # from the shell: LightningCLI reads sys.argv itself (and warns when given both)
+        check_moved_keys(sys.argv[1:])
         sys.argv[1:] = expand_configs(sys.argv[1:])
         return GVRCLI(VSRModule, VideoDataModule, **CLI_DEFAULTS)
+    check_moved_keys(args)
     return GVRCLI(VSRModule, VideoDataModule, **CLI_DEFAULTS, args=expand_configs(args))
