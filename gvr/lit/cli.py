@@ -100,7 +100,8 @@ def moved_keys() -> dict[str, str]:
     moved = {f"model.{k}": f"model.objective.init_args.{k} (gvr.flow.FlowObjective)" for k in OBJECTIVE_ARGS}
     photos = {"train_images": "train", "image_ratio": "ratio", "val_images": "val", "val_clips_per_image": "val_clips",
               "image_camera": "camera"}
-    return moved | {f"data.{old}": f"data.photos.{new} (gvr.data.image_clips.PhotoClips)" for old, new in photos.items()}
+    moved |= {f"data.{old}": f"data.photos.{new} (gvr.data.image_clips.PhotoClips)" for old, new in photos.items()}
+    return moved
 
 
 def check_moved_keys(args: list[str]) -> None:
@@ -112,9 +113,9 @@ def check_moved_keys(args: list[str]) -> None:
             path = args[i + 1] if "=" not in arg else arg.split("=", 1)[1]
             for layer, data in config_layers(path):
                 for section in ("model", "data"):
-                    keys = (data or {}).get(section) if isinstance(data, dict) else None
-                    found += [(f"{layer}: {section}.{k}", f"{section}.{k}") for k in (keys or {})
-                              if f"{section}.{k}" in moved]
+                    keys = data.get(section) if isinstance(data, dict) else None
+                    keys = keys if isinstance(keys, dict) else {}
+                    found += [(f"{layer}: {section}.{k}", f"{section}.{k}") for k in keys if f"{section}.{k}" in moved]
         elif arg.startswith("--"):
             key = arg[2:].split("=", 1)[0]
             found += [(f"--{key}", old) for old in moved if key == old or key.startswith(old + ".")]
