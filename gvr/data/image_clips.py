@@ -131,8 +131,6 @@ class PhotoClips:
     camera: PhotoCamera = field(default_factory=PhotoCamera)
 
     def __post_init__(self):
-        if isinstance(self.camera, dict):  # a config's mapping
-            self.camera = PhotoCamera(**self.camera)
         if not 0 <= self.ratio <= 1:
             raise ValueError(f"data.photos.ratio must be in [0, 1], got {self.ratio}")
 
