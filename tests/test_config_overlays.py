@@ -60,7 +60,8 @@ def test_expand_configs_puts_the_bases_first_and_refuses_a_cycle(tmp_path):
     (tmp_path / "b.yaml").write_text("config: a.yaml\n")
     (tmp_path / "c.yaml").write_text("config: b.yaml\n")
     a, b, c = (str(tmp_path / f"{n}.yaml") for n in "abc")
-    assert expand_configs(["fit", "--config", c, "--x", "1"]) == ["fit", f"--config={a}", f"--config={b}", "--config", c, "--x", "1"]
+    # A file that names its base goes as its YAML text without the ``config`` key (jsonargparse would load it again).
+    assert expand_configs(["fit", "--config", c, "--x", "1"]) == ["fit", f"--config={a}", "--config={}\n", "--config={}\n", "--x", "1"]
     assert expand_configs(["fit", f"--config={a}"]) == ["fit", f"--config={a}"]
     assert expand_configs(None) is None
     (tmp_path / "a.yaml").write_text("config: c.yaml\n")
@@ -79,3 +80,22 @@ def test_stop_checkpoint_without_dirpath_follows_the_loggers_name(tmp_path):
     kept = StopCheckpoint(dirpath=str(tmp_path / "mine"))
     kept.setup(trainer, None, "fit")
     assert kept.dirpath == str(tmp_path / "mine")
+
+
+def test_an_overlay_on_an_overlay_keeps_the_init_args_a_class_path_given_again_does_not_set(tmp_path, capsys, monkeypatch):
+    # configs/distill_anyscale.yaml names model.distill's class_path again to set the teacher; the weights come from
+    # distill_sharp.yaml under it. An overlay on top of it (a seed's own log folder) must keep them: jsonargparse
+    # used to load the chain a second time, nested, and gave distill.yaml's defaults back.
+    overlay = tmp_path / "mine.yaml"
+    overlay.write_text(f"config: {ROOT / 'configs/distill_anyscale.yaml'}\ntrainer:\n  max_steps: 7\n")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("sys.argv", ["gvr"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["distill", "--config", str(overlay), "--print_config"])
+    assert exit_info.value.code == 0
+    out = yaml.safe_load(capsys.readouterr().out)
+    distill = out["model"]["distill"]["init_args"]
+    assert out["trainer"]["max_steps"] == 7 and distill["teacher"] == "logs/anyscale/checkpoints/last.ckpt"
+    assert (distill["distill_weight"], distill["pixel_weight"], distill["grid_weight"], distill["adversarial_weight"]) == (10.0, 0.0, 0.1, 0.05)
+    assert distill["discriminator"]["class_path"] == "gvr.models.VideoDiscriminator"
+    assert out["model"]["backbone"]["init_args"]["ratio_embedding"] is True and out["model"]["backbone"]["init_args"]["out_refine"] == 32

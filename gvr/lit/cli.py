@@ -4,6 +4,7 @@
 import sys
 from pathlib import Path
 
+import yaml
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -87,10 +88,19 @@ def expand_configs(args: list[str] | None) -> list[str] | None:
             out.append(arg)
             i += 1
             continue
-        bases = [f"--config={base}" for base, _ in config_layers(path)[:-1]]  # the deepest first
-        out += bases + args[i : i + step]
+        out += [config_flag(layer, data) for layer, data in config_layers(path)]  # the deepest first
         i += step
     return out
+
+
+def config_flag(path: Path, data: object) -> str:
+    """``--config`` for one layer of an overlay chain. A file that names its base (``config: BASE.yaml``) goes as
+    its YAML text without that key: jsonargparse would otherwise load the base a second time, nested inside the
+    file, and a ``class_path`` given again there (``model.distill``) came back with its defaults instead of the
+    base's ``init_args`` (an overlay on configs/distill_anyscale.yaml trained distill.yaml's weights)."""
+    if not (isinstance(data, dict) and "config" in data):
+        return f"--config={path}"
+    return "--config=" + yaml.safe_dump({k: v for k, v in data.items() if k != "config"}, sort_keys=False)
 
 
 def moved_keys() -> dict[str, str]:
