@@ -2,6 +2,7 @@
 ``gvr base fit`` and ``gvr distill`` run it."""
 
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
@@ -11,6 +12,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from gvr.data.datamodule import VideoDataModule
 from gvr.lit.vsr_module import VSRModule
 from gvr.ops.config import config_layers
+
+# `gvr distill` and `gvr base` hand LightningCLI the expanded arguments (`expand_configs`) while sys.argv still holds
+# what the user typed; Lightning's warning about that would print every config's YAML text once more.
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
 
 
 class GVRCLI(LightningCLI):
