@@ -12,10 +12,10 @@ from gvr.lit.cli import expand_configs
 from gvr.ops.config import load_config, merge
 
 
-def printed(capsys, monkeypatch, *configs: str) -> dict:
+def printed(capsys, monkeypatch, *configs: str, verb: str = "fit") -> dict:
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr("sys.argv", ["gvr"])
-    args = ["fit"] + [a for c in configs for a in ("--config", c)] + ["--print_config"]
+    args = [verb] + [a for c in configs for a in ("--config", c)] + ["--print_config"]
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     assert exit_info.value.code == 0
@@ -88,12 +88,7 @@ def test_an_overlay_on_an_overlay_keeps_the_init_args_a_class_path_given_again_d
     # used to load the chain a second time, nested, and gave distill.yaml's defaults back.
     overlay = tmp_path / "mine.yaml"
     overlay.write_text(f"config: {ROOT / 'configs/distill_anyscale.yaml'}\ntrainer:\n  max_steps: 7\n")
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr("sys.argv", ["gvr"])
-    with pytest.raises(SystemExit) as exit_info:
-        main(["distill", "--config", str(overlay), "--print_config"])
-    assert exit_info.value.code == 0
-    out = yaml.safe_load(capsys.readouterr().out)
+    out = printed(capsys, monkeypatch, str(overlay), verb="distill")
     distill = out["model"]["distill"]["init_args"]
     assert out["trainer"]["max_steps"] == 7 and distill["teacher"] == "logs/anyscale/checkpoints/last.ckpt"
     assert (distill["distill_weight"], distill["pixel_weight"], distill["grid_weight"], distill["adversarial_weight"]) == (10.0, 0.0, 0.1, 0.05)

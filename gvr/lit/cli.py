@@ -76,8 +76,8 @@ CLI_DEFAULTS = dict(
 
 def expand_configs(args: list[str] | None) -> list[str] | None:
     """``args`` with every ``--config FILE`` whose YAML starts from another (``config: BASE.yaml``, a path relative
-    to FILE) preceded by ``--config BASE`` (recursively), so that an overlay names its base once and the CLI
-    merges the two in order (`gvr.ops.config.load_config` reads them the same way outside the CLI). None (the
+    to FILE) preceded by ``--config BASE`` (recursively) and given as its text without that key (`config_flag`), so
+    that an overlay names its base once and the CLI merges the two in order (`gvr.ops.config.load_config` reads them the same way outside the CLI). None (the
     command line, which LightningCLI reads itself) stays None."""
     if args is None:
         return None
