@@ -75,7 +75,7 @@ anyscale-control-x25: data images ## the x2.5 single-scale control of make anysc
 	$(BIN)/gvr fit --config configs/anyscale_control_x25.yaml
 
 benchmark-scales: samples ## quality against the factor (x2 x2.5 x2.8 x3 x4): CKPTS (NAME=PATH ...) with bicubic, Lanczos and Real-ESRGAN -> logs/scales
-	$(BIN)/python benchmarks/scales.py $(foreach c,$(CKPTS),--ckpt $(c)) --force-scale --realesrgan
+	$(BIN)/python benchmarks/scales.py $(foreach c,$(CKPTS),--ckpt $(c)) --force-scale --realesrgan --quality-args --clips 2 --crop 160
 
 distill-anyscale: data images ## the sharp one-step student for every factor in [1.5, 4], from the any-scale teacher (logs/distill_anyscale, serve average.ckpt; needs make anyscale)
 	$(BIN)/gvr distill --config configs/distill_anyscale.yaml
@@ -145,8 +145,8 @@ test-slow: $(BIN)/gvr ## run only the slow tests (DDP, paper-size forward, ...)
 benchmark-upscale: $(BIN)/gvr ## s/frame and peak memory of `gvr upscale` (one-step student, teacher at 1-50 steps) and Real-ESRGAN x4plus (if fetched)
 	$(BIN)/python benchmarks/upscale.py
 
-benchmark-io: $(BIN)/gvr ## gvr upscale's whole path (file in, file out) with decode / network / encode in series and overlapped
-	$(BIN)/python benchmarks/io_overlap.py
+benchmark-io: $(BIN)/gvr ## gvr upscale's whole path (file in, file out) with decode / network / encode in series and overlapped (IO_ARGS="--threads 1": the network on one core)
+	$(BIN)/python benchmarks/io_overlap.py $(IO_ARGS)
 
 benchmark-gpu: $(BIN)/gvr ## frames/s of one-step upscaling to 1080p on a CUDA GPU: tiny student and teacher, 1b preset on the Wan VAE
 	$(BIN)/python benchmarks/gpu.py --whole

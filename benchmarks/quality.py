@@ -311,17 +311,38 @@ def format_table(results: Sequence[MethodResult], baseline: str = "bicubic") -> 
 # 4. Previews -------------------------------------------------------------------------------------------
 
 
+def wrap_label(label: str, width: float, length) -> list[str]:
+    """``label`` in lines of at most ``width`` pixels by ``length(text)``; words stay whole unless one alone is wider."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and length(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+            continue
+        while len(word) > 1 and length(word) > width:  # a word wider than the panel: cut it
+            cut = 1
+            while cut < len(word) and length(word[: cut + 1]) <= width:
+                cut += 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    return lines or [""]
+
+
 def side_by_side(clip: Clip, results: Sequence[MethodResult], path: str | Path, band: int = 16) -> None:
     """PNG of the middle frame: LR nearest | each method | GT, with a label band above each panel."""
     panels = [("LR (nearest)", nearest(clip)[len(clip.gt) // 2])]
     panels += [(r.name, r.previews[clip.name]) for r in results if clip.name in r.previews]
     panels.append(("GT", clip.gt[len(clip.gt) // 2]))
     h, w = clip.gt.shape[1:3]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines = [wrap_label(label, w - 6, measure.textlength) for label, _ in panels]  # a long name never runs over its neighbour
+    band = max(band, 12 * max(len(ls) for ls in lines) + 4)
     sheet = Image.new("RGB", (w * len(panels), h + band), "white")
     draw = ImageDraw.Draw(sheet)
-    for k, (label, frame) in enumerate(panels):
+    for k, ((_, frame), label_lines) in enumerate(zip(panels, lines)):
         sheet.paste(Image.fromarray(frame), (k * w, band))
-        draw.text((k * w + 3, 2), label, fill="black")
+        for i, line in enumerate(label_lines):
+            draw.text((k * w + 3, 2 + 12 * i), line, fill="black")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
 

@@ -93,4 +93,5 @@ def test_an_overlay_on_an_overlay_keeps_the_init_args_a_class_path_given_again_d
     assert out["trainer"]["max_steps"] == 7 and distill["teacher"] == "logs/anyscale/checkpoints/last.ckpt"
     assert (distill["distill_weight"], distill["pixel_weight"], distill["grid_weight"], distill["adversarial_weight"]) == (10.0, 0.0, 0.1, 0.05)
     assert distill["discriminator"]["class_path"] == "gvr.models.VideoDiscriminator"
+    assert distill["adversarial_budget"] == 6.0e-4  # distill_anyscale.yaml's own, beside the teacher
     assert out["model"]["backbone"]["init_args"]["ratio_embedding"] is True and out["model"]["backbone"]["init_args"]["out_refine"] == 32

@@ -288,3 +288,58 @@ def test_gvr_distill_refuses_a_config_without_a_teacher(tiny_data, tmp_path):
 
     with pytest.raises(ValueError, match="needs model.distill"):
         distill_main(tiny_cli_args(tiny_data, tmp_path, "--trainer.max_steps", "1"))
+
+
+# ---- the adversarial budget --------------------------------------------------------------------------------
+
+
+def test_budget_gate_is_full_to_the_budget_and_zero_at_twice_it():
+    from gvr.lit.distillation import budget_gate
+
+    assert [budget_gate(m, 2e-4) for m in (0.0, 1e-4, 2e-4)] == [1.0, 1.0, 1.0]
+    assert budget_gate(3e-4, 2e-4) == pytest.approx(0.5)
+    assert [budget_gate(m, 2e-4) for m in (4e-4, 1e-2)] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="adversarial_budget must be > 0"):
+        Distillation("t.ckpt", adversarial_budget=0.0)
+    with pytest.raises(ValueError, match="needs distill_weight > 0"):
+        Distillation("t.ckpt", distill_weight=0.0, adversarial_budget=1e-3)
+    with pytest.raises(ValueError, match="budget_decay"):
+        Distillation("t.ckpt", adversarial_budget=1e-3, budget_decay=1.0)
+
+
+def test_the_budget_scales_the_generators_adversarial_loss_by_the_running_mean_of_the_teacher_mse(tiny_vsr_ckpt):
+    teacher = load_gvr_module(tiny_vsr_ckpt)
+    batch = batch_of(teacher)
+
+    def run(budget):
+        torch.manual_seed(0)  # the same discriminator initialisation in every recipe
+        recipe = Distillation(tiny_vsr_ckpt, teacher_steps=2, adversarial_weight=0.1, adversarial_budget=budget,
+                              discriminator=VideoDiscriminator((8, 16)))
+        student = student_like(teacher, recipe, window=(2, 2))
+        recipe.load_teacher(student, init_student=True)
+        z0, c = student.latents(batch)
+        total, terms = recipe.training_loss(student, z0, c, torch.Generator().manual_seed(0), batch)
+        return recipe, total, terms
+
+    free, total_free, terms_free = run(None)
+    mse = terms_free["distill"].item()
+    assert mse > 0 and "adversarial_gate" not in terms_free and "budget_mse" not in free.state_dict()
+    # A budget of 2/3 of the MSE: the first batch sets the running mean to its MSE, and the gate is 2 - 1.5 = 0.5.
+    gated, total_gated, terms = run(mse / 1.5)
+    assert terms["adversarial_gate"].item() == pytest.approx(0.5, abs=1e-5)
+    assert gated.state_dict()["budget_mse"].item() == pytest.approx(mse)
+    assert terms["adversarial"].item() == pytest.approx(terms_free["adversarial"].item(), rel=1e-5)
+    expected = total_free.item() - 0.5 * 0.1 * terms["adversarial"].item()
+    assert total_gated.item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    # A budget far above the MSE leaves the loss as without one.
+    _, total_loose, terms = run(mse * 100)
+    assert terms["adversarial_gate"].item() == 1.0 and total_loose.item() == pytest.approx(total_free.item(), rel=1e-6)
+
+    # The running mean: decay * previous + (1 - decay) * this batch's, and it travels in the state dict.
+    gated.budget_mse.fill_(4 * mse)
+    assert gated._budget_gate(torch.tensor(0.0)) == pytest.approx(max(0.0, 2 - 0.95 * 4 * 1.5))
+    assert gated.budget_mse.item() == pytest.approx(0.95 * 4 * mse)
+    again = Distillation(tiny_vsr_ckpt, adversarial_weight=0.1, adversarial_budget=mse / 1.5,
+                         discriminator=VideoDiscriminator((8, 16)))
+    again.load_state_dict(gated.state_dict())
+    assert again.budget_mse.item() == pytest.approx(0.95 * 4 * mse)

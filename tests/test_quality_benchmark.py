@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 from conftest import video_and_photo
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from benchmarks import quality
 from gvr.data.video import read_video
@@ -83,8 +83,13 @@ def test_benchmark_end_to_end(sources, tiny_vsr_ckpt, tmp_path, capsys):
     assert gvr["mean"]["ewarp"] >= 0 and gvr["mean"]["flicker"] >= 0
     assert saved["deltas_vs_bicubic"]["gvr (1 steps, overlap=1)"]["psnr"] == pytest.approx(
         gvr["mean"]["psnr"] - saved["methods"]["bicubic"]["mean"]["psnr"])
-    assert Image.open(out / "clip.png").size == (40 * 6, 40 + 16)  # LR | bicubic | lanczos | U | gvr | GT, label band
-    assert Image.open(out / "still.png").size == (40 * 6, 36 + 16)
+    # LR | bicubic | lanczos | U | gvr | GT under a label band: the longest label, "gvr (1 steps, overlap=1)", wraps
+    # to the 40-px panel in as many lines of 12 px as it takes.
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    band = 4 + 12 * max(len(quality.wrap_label(m, 34, measure)) for m in ["LR (nearest)", *saved["methods"], "GT"])
+    assert band > 16
+    assert Image.open(out / "clip.png").size == (40 * 6, 40 + band)
+    assert Image.open(out / "still.png").size == (40 * 6, 36 + band)
     assert (out / "table.md").read_text().count("|---|" + "---|" * 7) == 1
 
 
@@ -140,3 +145,13 @@ def test_stabilize_benchmark_scores_each_strength_beside_the_baselines(sources, 
     assert "- E*warp x1e-3 of the ground truth itself: " in (out / "table.md").read_text()
     with pytest.raises(SystemExit, match="strengths"):
         stabilize.main(["--ckpt", tiny_vsr_ckpt, "--strengths", "1.0"])
+
+
+def test_side_by_side_labels_wrap_to_their_panel():
+    length = len  # one pixel per character
+    assert quality.wrap_label("gvr anyscale student, GAN budget (seed 0)", 14, length) == [
+        "gvr anyscale", "student, GAN", "budget (seed", "0)"]
+    assert quality.wrap_label("bicubic", 14, length) == ["bicubic"]
+    assert quality.wrap_label("a-very-long-checkpoint-name", 10, length) == ["a-very-lon", "g-checkpoi", "nt-name"]
+    assert quality.wrap_label("", 10, length) == [""]
+    assert all(len(line) <= 14 for line in quality.wrap_label("x " * 40 + "y" * 30, 14, length))

@@ -82,6 +82,11 @@ def check_teacher_scales(teacher: dict, student: dict, teacher_path: str) -> Non
                          "whose data.scale_range holds the student's")
 
 
+def budget_gate(mse: float, budget: float) -> float:
+    """The adversarial weight's factor for a teacher MSE of ``mse``: 1 up to ``budget``, linearly to 0 at twice it."""
+    return min(1.0, max(0.0, 2.0 - mse / budget))
+
+
 class Distillation(nn.Module):
     """The one-step distillation recipe of a `VSRModule` (see the module docstring).
 
@@ -104,6 +109,12 @@ class Distillation(nn.Module):
         r1_sigma: noise standard deviation of the approximated penalties (pixels in [-1, 1]).
         adversarial_start: optimizer step from which the generator feels the adversarial loss (the
             discriminator trains from the start, so it is not random when it begins to push).
+        adversarial_budget: the latent MSE to the teacher the GAN may cost; None: no limit. Once the
+            discriminator wins, the generator's adversarial loss pulls the student away from its teacher (the MSE
+            grows several times over a run, docs/anyscale.md); with a budget the adversarial weight is
+            scaled by `budget_gate` of a running mean of that MSE: full while the mean is at most the budget,
+            fading linearly to zero at twice it. Needs ``distill_weight > 0``.
+        budget_decay: decay of the running mean of the MSE (per training batch; 0.95 is about 20 batches).
     """
 
     def __init__(
@@ -123,6 +134,8 @@ class Distillation(nn.Module):
         r1_weight: float = 1.0,
         r1_sigma: float = 0.01,
         adversarial_start: int = 0,
+        adversarial_budget: float | None = None,
+        budget_decay: float = 0.95,
     ):
         super().__init__()
         weights = dict(distill_weight=distill_weight, pixel_weight=pixel_weight, frequency_weight=frequency_weight,
@@ -133,6 +146,13 @@ class Distillation(nn.Module):
             raise ValueError(f"Distillation: teacher_steps must be >= 1, got {teacher_steps}")
         if adversarial_weight > 0 and discriminator is None:
             raise ValueError("Distillation: adversarial_weight > 0 needs a discriminator (gvr.models.VideoDiscriminator)")
+        if adversarial_budget is not None:
+            if not adversarial_budget > 0:
+                raise ValueError(f"Distillation: adversarial_budget must be > 0 (a latent MSE), got {adversarial_budget}")
+            if distill_weight <= 0:
+                raise ValueError("Distillation: adversarial_budget limits the latent MSE to the teacher; it needs distill_weight > 0")
+        if not 0 <= budget_decay < 1:
+            raise ValueError(f"Distillation: budget_decay must be in [0, 1), got {budget_decay}")
         if grid_period < 2:
             raise ValueError(f"Distillation: grid_period must be >= 2 pixels, got {grid_period}")
         self.teacher_path, self.teacher_steps, self.init_from_teacher = teacher, teacher_steps, init_from_teacher
@@ -140,6 +160,10 @@ class Distillation(nn.Module):
         self.weights = weights
         self.discriminator = discriminator if adversarial_weight > 0 else None
         self.discriminator_lr, self.r1_sigma, self.adversarial_start = discriminator_lr, r1_sigma, adversarial_start
+        self.adversarial_budget, self.budget_decay = adversarial_budget, budget_decay
+        if adversarial_budget is not None and self.discriminator is not None:
+            # The running mean of the teacher MSE: in the checkpoint, so a resumed run gates as the uninterrupted one.
+            self.register_buffer("budget_mse", torch.tensor(-1.0))  # < 0: no batch seen yet
         self.__dict__["teacher"] = None  # a plain attribute: never in the state dict, checkpoints or .to()
 
     # ---- the teacher -------------------------------------------------------------------------------
@@ -223,6 +247,10 @@ class Distillation(nn.Module):
             z_t = self.teacher_latent(x1, anchor, c, noise, text)
             logs["distill"] = (z_s.float() - z_t.float()).square().mean()
             total = total + w["distill_weight"] * logs["distill"]
+        gate = 1.0  # the adversarial weight's factor: below 1 once the student spends its adversarial_budget
+        if self.adversarial_budget is not None and self.discriminator is not None:
+            gate = self._budget_gate(logs["distill"])
+            logs["adversarial_gate"] = torch.tensor(gate)
 
         # 2. Pixel terms through the decoder against the ground truth.
         pixel_terms = ("pixel_weight", "frequency_weight", "gradient_weight", "grid_weight", "adversarial_weight")
@@ -252,8 +280,21 @@ class Distillation(nn.Module):
                     frozen = {k: p.detach() for k, p in d.named_parameters()}
                     fake_logits = functional_call(d, frozen, (fake, cond))
                     logs["adversarial"] = relativistic_g_loss(real_logits.detach(), fake_logits)
-                    total = total + w["adversarial_weight"] * logs["adversarial"]
+                    total = total + w["adversarial_weight"] * gate * logs["adversarial"]
         return total, logs
+
+    @torch.no_grad()
+    def _budget_gate(self, mse: Tensor) -> float:
+        """Fold this batch's teacher MSE (mean over ranks) into ``budget_mse``; the gate of the adversarial weight."""
+        mse = mse.detach().float()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            mse = mse.clone()
+            torch.distributed.all_reduce(mse)
+            mse /= torch.distributed.get_world_size()
+        prev = self.budget_mse
+        new = mse if prev < 0 else self.budget_decay * prev + (1 - self.budget_decay) * mse
+        self.budget_mse.copy_(new)
+        return budget_gate(float(new), self.adversarial_budget)
 
     def parameter_groups(self, student_params: list, lr: float) -> list[dict]:
         """AdamW parameter groups: the student at ``lr``, the discriminator (if any) at ``discriminator_lr``."""
