@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: anyscale anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 benchmark-scales distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: anyscale anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -73,6 +73,17 @@ anyscale-control-x4: data images ## the x4 single-scale control of make anyscale
 
 anyscale-control-x25: data images ## the x2.5 single-scale control of make anyscale: the same start and steps at x2.5 (logs/anyscale_control_x25)
 	$(BIN)/gvr fit --config configs/anyscale_control_x25.yaml
+
+anyscale-control-x2: data images ## the x2 single-scale control of make anyscale: the same start and steps at x2 (logs/anyscale_control_x2)
+	$(BIN)/gvr fit --config configs/anyscale_control_x2.yaml
+
+anyscale-control-x28: data images ## the x2.8 single-scale control of make anyscale: the same start and steps at x2.8 (logs/anyscale_control_x28)
+	$(BIN)/gvr fit --config configs/anyscale_control_x28.yaml
+
+anyscale-control-x3: data images ## the x3 single-scale control of make anyscale: the same start and steps at x3 (logs/anyscale_control_x3)
+	$(BIN)/gvr fit --config configs/anyscale_control_x3.yaml
+
+anyscale-controls: anyscale-control-x2 anyscale-control-x25 anyscale-control-x28 anyscale-control-x3 anyscale-control-x4 ## the single-scale control at each factor of make benchmark-scales
 
 benchmark-scales: samples ## quality against the factor (x2 x2.5 x2.8 x3 x4): CKPTS (NAME=PATH ...) with bicubic, Lanczos and Real-ESRGAN -> logs/scales
 	$(BIN)/python benchmarks/scales.py $(foreach c,$(CKPTS),--ckpt $(c)) --force-scale --realesrgan --quality-args --clips 2 --crop 160

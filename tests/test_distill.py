@@ -307,6 +307,13 @@ def test_budget_gate_is_full_to_the_budget_and_zero_at_twice_it():
         Distillation("t.ckpt", adversarial_budget=1e-3, budget_decay=1.0)
 
 
+def test_a_budget_without_the_gan_is_said_and_gates_nothing(caplog):
+    with caplog.at_level("WARNING", logger="gvr.lit.distillation"):
+        recipe = Distillation("t.ckpt", adversarial_weight=0.0, adversarial_budget=6e-4)
+    assert "adversarial_budget 0.0006 has no effect without the GAN" in caplog.text
+    assert recipe.discriminator is None and "budget_mse" not in recipe.state_dict()
+
+
 def test_the_budget_scales_the_generators_adversarial_loss_by_the_running_mean_of_the_teacher_mse(tiny_vsr_ckpt):
     teacher = load_gvr_module(tiny_vsr_ckpt)
     batch = batch_of(teacher)

@@ -161,6 +161,10 @@ class Distillation(nn.Module):
         self.discriminator = discriminator if adversarial_weight > 0 else None
         self.discriminator_lr, self.r1_sigma, self.adversarial_start = discriminator_lr, r1_sigma, adversarial_start
         self.adversarial_budget, self.budget_decay = adversarial_budget, budget_decay
+        if adversarial_budget is not None and self.discriminator is None:
+            # e.g. distill_anyscale.yaml with --model.distill.init_args.adversarial_weight 0: nothing to gate
+            log.warning("Distillation: adversarial_budget %g has no effect without the GAN (adversarial_weight 0)",
+                        adversarial_budget)
         if adversarial_budget is not None and self.discriminator is not None:
             # The running mean of the teacher MSE: in the checkpoint, so a resumed run gates as the uninterrupted one.
             self.register_buffer("budget_mse", torch.tensor(-1.0))  # < 0: no batch seen yet
@@ -248,7 +252,7 @@ class Distillation(nn.Module):
             logs["distill"] = (z_s.float() - z_t.float()).square().mean()
             total = total + w["distill_weight"] * logs["distill"]
         gate = 1.0  # the adversarial weight's factor: below 1 once the student spends its adversarial_budget
-        if self.adversarial_budget is not None and self.discriminator is not None:
+        if hasattr(self, "budget_mse"):  # a budget and a GAN to gate (__init__)
             gate = self._budget_gate(logs["distill"])
             logs["adversarial_gate"] = torch.tensor(gate)
 
