@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> dict:
                                                   "methods": {f"{f:g}": r for f, r in results.items()}}, indent=1))
     (out / "table.md").write_text(text + "\n")
     factors = sorted(results)
+    if len(factors) < 2:  # a line needs two factors; the tables above are the result
+        print(f"one factor (x{factors[0]:g}): vmaf.png and psnr.png not drawn")
+        return results
     for metric in ("vmaf", "psnr"):
         series = {m: [results[f][m][metric] for f in factors] for m in results[factors[0]]
                   if all(m in results[f] and metric in results[f][m] for f in factors)}

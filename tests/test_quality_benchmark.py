@@ -117,6 +117,9 @@ def test_scales_benchmark_runs_each_factor_and_refuses_a_foreign_one(sources, ti
     (out / "x3" / "results.json").write_text(json.dumps({**at3, "methods": {"bicubic": {"mean": {"psnr": 1.0}}}}))
     again = scales.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--factors", "2", "3", "--out", str(out), "--reuse"])
     assert again[3.0] == {"bicubic": {"psnr": 1.0}} and again[2.0] == results[2.0]  # read back, not rerun
+    one = scales.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--factors", "3", "--out", str(out), "--reuse"])
+    assert one == {3.0: again[3.0]} and (out / "table.md").read_text().startswith("| method | x3 PSNR |")
+    assert "one factor (x3): vmaf.png and psnr.png not drawn" in capsys.readouterr().out
 
 
 def test_scales_table_marks_missing_rows():
