@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: anyscale anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: anyscale anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -87,6 +87,14 @@ anyscale-controls: anyscale-control-x2 anyscale-control-x25 anyscale-control-x28
 
 benchmark-scales: samples ## quality against the factor (x2 x2.5 x2.8 x3 x4): CKPTS (NAME=PATH ...) with bicubic, Lanczos and Real-ESRGAN -> logs/scales
 	$(BIN)/python benchmarks/scales.py $(foreach c,$(CKPTS),--ckpt $(c)) --force-scale --realesrgan --quality-args --clips 2 --crop 160
+
+CONTROLS := 2:x2 2.5:x25 2.8:x28 3:x3 4:x4
+benchmark-margins: samples ## each single-scale control (make anyscale-controls) at its own factor, then the margins over bicubic of logs/scales (make benchmark-scales) against theirs -> logs/margins
+	@for pair in $(CONTROLS); do f=$${pair%%:*}; run=$${pair##*:}; \
+	  $(BIN)/python benchmarks/scales.py --ckpt "gvr x$$f=logs/anyscale_control_$$run/checkpoints/last.ckpt" --factors $$f \
+	    --out logs/scales_controls/$$run --reuse --quality-args --clips 2 --crop 160 || exit 1; done
+	$(BIN)/python benchmarks/margins.py logs/scales/results.json $(foreach c,$(CONTROLS),logs/scales_controls/$(lastword $(subst :, ,$(c)))/results.json) \
+	  --control $(foreach c,$(CONTROLS),"$(firstword $(subst :, ,$(c)))=gvr x$(firstword $(subst :, ,$(c)))") --out logs/margins
 
 distill-anyscale: data images ## the sharp one-step student for every factor in [1.5, 4], from the any-scale teacher (logs/distill_anyscale, serve average.ckpt; needs make anyscale)
 	$(BIN)/gvr distill --config configs/distill_anyscale.yaml

@@ -455,9 +455,11 @@ def evaluate(clips: Sequence[Clip], modules: Sequence[tuple[str, object]], args,
             method = realesrgan_method(args.realesrgan, args.threads or torch.get_num_threads())
             results.append(score_method(name, method, clips, metrics, args.device, args.warmup))
     suffix = "".join(f", {k}={v}" for k, v in upscale_kw.items())
+    named = any("=" in item for item in args.ckpt or [])  # a NAME=PATH keeps its name even alone (for merging runs)
     with tempfile.TemporaryDirectory() as tmp:
         for ckpt_name, module in modules:
-            label = "gvr" if len(modules) == 1 else ckpt_name if ckpt_name.startswith("gvr") else f"gvr {ckpt_name}"
+            label = ("gvr" if len(modules) == 1 and not named else ckpt_name if ckpt_name.startswith("gvr")
+                     else f"gvr {ckpt_name}")
             for steps in args.steps or [int(module.objective.sample_steps)]:
                 method = gvr_method(module, tmp, steps, args.s, args.chunk, args.seed, scale=scale,
                                     force_scale=args.force_scale, **upscale_kw)
