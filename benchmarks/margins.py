@@ -16,11 +16,13 @@ import json
 from pathlib import Path
 
 METRICS = ("psnr", "vmaf")
+TIMINGS = ("s_per_frame",)  # differ between runs on the same clips (what else ran beside): never compared
 
 
 def load(paths: list[str | Path], baseline: str = "bicubic") -> dict[float, dict[str, dict]]:
     """factor -> method -> mean scores over every ``results.json`` of `benchmarks/scales.py`; a method found twice at
-    a factor must have the same scores in both (the baseline always is, where the clips are the same)."""
+    a factor must have the same scores in both (the baseline always is, where the clips are the same); timings may
+    differ, and the first run's is kept."""
     merged: dict[float, dict[str, dict]] = {}
     origin: dict[tuple[float, str], str] = {}
     for path in paths:
@@ -29,12 +31,14 @@ def load(paths: list[str | Path], baseline: str = "bicubic") -> dict[float, dict
             factor = float(key)
             for name, scores in methods.items():
                 seen = merged.setdefault(factor, {}).get(name)
-                if seen is not None and any(abs(seen[m] - scores[m]) > 1e-9 for m in seen.keys() & scores.keys()):
+                shared = (seen.keys() & scores.keys()) - set(TIMINGS) if seen is not None else set()
+                if any(abs(seen[m] - scores[m]) > 1e-9 for m in shared):
                     what = "the clips differ" if name == baseline else "name them apart"
                     raise ValueError(f"x{factor:g}: '{name}' has other scores in {path} than in "
                                      f"{origin[factor, name]} ({what})")
-                merged[factor][name] = scores
-                origin.setdefault((factor, name), str(path))
+                if seen is None:
+                    merged[factor][name] = scores
+                    origin[factor, name] = str(path)
     return merged
 
 

@@ -16,11 +16,11 @@ def write(path, methods):
 def runs(tmp_path):
     """Two scales runs with the same bicubic rows: the controls at their own factor, two student seeds at both."""
     bicubic = {"2": {"psnr": 33.0, "vmaf": 90.0}, "4": {"psnr": 27.0, "vmaf": 55.0}}
-    controls = write(tmp_path / "controls.json", {
-        "2": {"bicubic": bicubic["2"], "gvr x2": {"psnr": 32.8, "vmaf": 95.0}},
+    controls = write(tmp_path / "controls.json", {  # timed with other work beside: only the timings differ
+        "2": {"bicubic": {**bicubic["2"], "s_per_frame": 0.002}, "gvr x2": {"psnr": 32.8, "vmaf": 95.0}},
         "4": {"bicubic": bicubic["4"], "gvr x4": {"psnr": 27.3, "vmaf": 67.0}}})
     students = write(tmp_path / "students.json", {
-        "2": {"bicubic": bicubic["2"], "s0": {"psnr": 32.9, "vmaf": 94.0}, "s1": {"psnr": 32.75, "vmaf": 95.0}},
+        "2": {"bicubic": {**bicubic["2"], "s_per_frame": 0.0003}, "s0": {"psnr": 32.9, "vmaf": 94.0}, "s1": {"psnr": 32.75, "vmaf": 95.0}},
         "4": {"bicubic": bicubic["4"], "s0": {"psnr": 27.4, "vmaf": 67.5}, "s1": {"psnr": 27.2, "vmaf": 66.9}}})
     return controls, students
 
