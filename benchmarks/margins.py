@@ -57,7 +57,7 @@ def add_means(results: dict[float, dict[str, dict]], groups: dict[str, list[str]
 
 def margins(results: dict[float, dict[str, dict]], controls: dict[float, str], baseline: str = "bicubic",
             methods: list[str] | None = None) -> dict[float, dict[str, dict]]:
-    """factor -> method -> metric -> ``{margin, control, short}``: the method's gain over ``baseline``, the control's
+    """factor -> method -> metric -> ``{margin, control, over}``: the method's gain over ``baseline``, the control's
     gain at that factor and ``margin - control`` (>= 0: met). Factors without a control are left out."""
     out: dict[float, dict[str, dict]] = {}
     for factor, control in sorted(controls.items()):
@@ -76,7 +76,7 @@ def margins(results: dict[float, dict[str, dict]], controls: dict[float, str], b
             for k in METRICS:
                 if k in rows[name] and k in ctl and k in base:
                     gain, target = rows[name][k] - base[k], ctl[k] - base[k]
-                    row[k] = {"margin": gain, "control": target, "short": gain - target}
+                    row[k] = {"margin": gain, "control": target, "over": gain - target}
             out[factor][name] = row
     return out
 
@@ -95,7 +95,7 @@ def table(found: dict[float, dict[str, dict]], controls: dict[float, str], resul
                     continue
                 r = row[k]
                 spread = results[factor][name].get("spread", {}).get(k)
-                mark = "met" if r["short"] >= 0 else f"short by {-r['short']:.2f}"
+                mark = "met" if r["over"] >= 0 else f"short by {-r['over']:.2f}"
                 cells += [f"{r['margin']:+.2f}" + (f" (spread {spread:.2f})" if spread is not None else ""),
                           f"{r['control']:+.2f}", mark]
             lines.append(f"| x{factor:g} | {name} | " + " | ".join(cells) + " |")

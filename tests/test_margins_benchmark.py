@@ -20,7 +20,8 @@ def runs(tmp_path):
         "2": {"bicubic": {**bicubic["2"], "s_per_frame": 0.002}, "gvr x2": {"psnr": 32.8, "vmaf": 95.0}},
         "4": {"bicubic": bicubic["4"], "gvr x4": {"psnr": 27.3, "vmaf": 67.0}}})
     students = write(tmp_path / "students.json", {
-        "2": {"bicubic": {**bicubic["2"], "s_per_frame": 0.0003}, "s0": {"psnr": 32.9, "vmaf": 94.0}, "s1": {"psnr": 32.75, "vmaf": 95.0}},
+        "2": {"bicubic": {**bicubic["2"], "s_per_frame": 0.0003},
+              "s0": {"psnr": 32.9, "vmaf": 94.0}, "s1": {"psnr": 32.75, "vmaf": 95.0}},
         "4": {"bicubic": bicubic["4"], "s0": {"psnr": 27.4, "vmaf": 67.5}, "s1": {"psnr": 27.2, "vmaf": 66.9}}})
     return controls, students
 
@@ -30,15 +31,15 @@ def test_margins_against_each_factors_control(runs, tmp_path, capsys):
                                                   "--methods", "student", "s0", "--out", str(tmp_path / "m")])
     assert list(found) == [2.0, 4.0] and list(found[2.0]) == ["student", "s0"]
     x2 = found[2.0]["student"]  # mean 32.825 / 94.5 against bicubic 33 / 90, the control's -0.2 / +5
-    assert x2["psnr"] == pytest.approx({"margin": -0.175, "control": -0.2, "short": 0.025})
-    assert x2["vmaf"] == pytest.approx({"margin": 4.5, "control": 5.0, "short": -0.5})
-    assert found[4.0]["s0"]["psnr"]["short"] == pytest.approx(0.1)  # +0.4 against the control's +0.3
+    assert x2["psnr"] == pytest.approx({"margin": -0.175, "control": -0.2, "over": 0.025})
+    assert x2["vmaf"] == pytest.approx({"margin": 4.5, "control": 5.0, "over": -0.5})
+    assert found[4.0]["s0"]["psnr"]["over"] == pytest.approx(0.1)  # +0.4 against the control's +0.3
     text = (tmp_path / "m" / "margins.md").read_text()
     assert "| x2 | student | -0.17 (spread 0.15) | -0.20 | met | +4.50 (spread 1.00) | +5.00 | short by 0.50 |" in text
     assert "| x4 | s0 | +0.40 | +0.30 | met | +12.50 | +12.00 | met |" in text
     assert text == capsys.readouterr().out
     saved = json.loads((tmp_path / "m" / "margins.json").read_text())
-    assert saved["controls"] == {"2": "gvr x2", "4": "gvr x4"} and saved["margins"]["4"]["s0"]["vmaf"]["short"] > 0
+    assert saved["controls"] == {"2": "gvr x2", "4": "gvr x4"} and saved["margins"]["4"]["s0"]["vmaf"]["over"] > 0
 
 
 def test_runs_on_other_clips_are_refused(runs, tmp_path):
