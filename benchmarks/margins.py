@@ -31,14 +31,13 @@ def load(paths: list[str | Path], baseline: str = "bicubic") -> dict[float, dict
             factor = float(key)
             for name, scores in methods.items():
                 seen = merged.setdefault(factor, {}).get(name)
-                shared = (seen.keys() & scores.keys()) - set(TIMINGS) if seen is not None else set()
-                if any(abs(seen[m] - scores[m]) > 1e-9 for m in shared):
-                    what = "the clips differ" if name == baseline else "name them apart"
-                    raise ValueError(f"x{factor:g}: '{name}' has other scores in {path} than in "
-                                     f"{origin[factor, name]} ({what})")
                 if seen is None:
                     merged[factor][name] = scores
                     origin[factor, name] = str(path)
+                elif any(abs(seen[m] - scores[m]) > 1e-9 for m in (seen.keys() & scores.keys()) - set(TIMINGS)):
+                    what = "the clips differ" if name == baseline else "name them apart"
+                    raise ValueError(f"x{factor:g}: '{name}' has other scores in {path} than in "
+                                     f"{origin[factor, name]} ({what})")
     return merged
 
 
