@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: anyscale anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: anyscale anyscale-dense distill-anyscale-dense anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ distill-gan: ## fine-tune the distilled student (logs/distill) with an adversari
 anyscale: data images ## one model for every factor in [1.5, 4]: stage 1 (its step 400) fine-tuned with a ratio embedding (logs/anyscale; needs make stage1)
 	$(BIN)/gvr fit --config configs/anyscale.yaml
 
+anyscale-dense: data images ## make anyscale on a dense grid of factors: HR crops of 56-64 px so that x2.5, x2.8, x3 are exact (logs/anyscale_dense; needs make stage1)
+	$(BIN)/gvr fit --config configs/anyscale_dense.yaml
+
 anyscale-from-x4: data images ## make anyscale from the x4 stage-1 model (logs/anyscale_from_x4; needs make stage1-x4)
 	$(BIN)/gvr fit --config configs/anyscale_from_x4.yaml
 
@@ -98,6 +101,9 @@ benchmark-margins: samples ## each single-scale control (make anyscale-controls)
 
 distill-anyscale: data images ## the sharp one-step student for every factor in [1.5, 4], from the any-scale teacher (logs/distill_anyscale, serve average.ckpt; needs make anyscale)
 	$(BIN)/gvr distill --config configs/distill_anyscale.yaml
+
+distill-anyscale-dense: data images ## the one-step student of make anyscale-dense on its dense grid (logs/distill_anyscale_dense, serve average.ckpt; needs make anyscale-dense)
+	$(BIN)/gvr distill --config configs/distill_anyscale_dense.yaml
 
 stage1-paper: data ## the paper's exact stage-1 recipe (pure-noise flow, s ~ U[0.3, 0.6]; logs/stage1_paper)
 	$(BIN)/gvr fit --config configs/stage1_paper.yaml

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gvr.data.scales import ScaleDraw, exact_lr_size, reachable_factors
+from gvr.data.scales import ScaleDraw, exact_lr_size, exact_sizes, reachable_factors
 from gvr.flow import FlowObjective
 from gvr.inference.sizing import OutputPlan, parse_size, plan_output
 from gvr.models import SimpleGVR
@@ -96,6 +96,38 @@ def test_exact_lr_sizes_and_reachable_factors():
     assert factors[0] == pytest.approx(64 / 42) and factors[-1] == 4.0 and 2.0 in factors and len(factors) == 14
 
 
+def test_a_shrinking_hr_crop_makes_the_test_factors_exactly():
+    # 64x64 crops alone: x2.8 is not a factor training can show (2.67 and 2.91 are its neighbours)
+    assert not any(abs(f - 2.8) < 1e-9 for f in reachable_factors(64, 1.5, 4.0, 2))
+    dense = reachable_factors(64, 1.5, 4.0, 2, hr_min=56)
+    assert len(dense) == 61 and set(reachable_factors(64, 1.5, 4.0, 2)) <= set(dense)
+    for factor, (hr, lr) in {2.0: (64, 32), 2.5: (60, 24), 2.8: (56, 20), 3.0: (60, 20), 4.0: (64, 16)}.items():
+        assert any(abs(f - factor) < 1e-9 for f in dense)
+        assert exact_sizes((64, 64), (56, 56), factor, 2, (1.5, 4.0)) == ((hr, hr), (lr, lr))
+    # per axis, the largest HR side on a tie (x2: 64/32, 62 would need an odd LR side, 60/30, 58 and 56 too)
+    assert exact_sizes((64, 80), (56, 56), 2.0, 2) == ((64, 80), (32, 40))
+    assert exact_sizes((64, 64), (64, 64), 2.5, 2) == ((64, 64), exact_lr_size((64, 64), 2.5, 2))  # no room: as before
+    assert exact_sizes((64, 64), (200, 1), 2.5, 2)[0][0] == 64  # hr_min above hr_size: clamped to it
+    # every draw's grids within 1.7 % of it, inside the range, HR sides in [56, 64], all multiples of 2
+    for i in range(200):
+        factor = 1.5 * (4.0 / 1.5) ** (i / 199)
+        (hh, hw), (lh, lw) = exact_sizes((64, 64), (56, 56), factor, 2, (1.5, 4.0))
+        assert 56 <= hh <= 64 and hh == hw and lh == lw and hh % 2 == 0 and lh % 2 == 0
+        assert abs(hh / lh / factor - 1) < 0.017 and 1.5 <= hh / lh <= 4.0
+
+
+def test_scale_draws_with_hr_min_keep_the_step_shared_and_the_default_unchanged():
+    plain = ScaleDraw(1.5, 4.0, group=4, length=40, seed=3)
+    shrink = ScaleDraw(1.5, 4.0, group=4, length=40, seed=3, hr_min=(56, 56))
+    for i in range(0, 80):
+        assert plain.sizes((64, 64), i, 2) == ((64, 64), plain.lr_size((64, 64), i, 2))
+        hr, lr = shrink.sizes((64, 64), i, 2)
+        assert shrink.sizes((64, 64), 4 * (i // 4), 2) == (hr, lr)  # a step's clips share their sizes
+        assert abs(hr[0] / lr[0] / shrink.factor(i) - 1) <= abs(64 / plain.lr_size((64, 64), i, 2)[0] / plain.factor(i) - 1) + 1e-12
+    with pytest.raises(ValueError, match="hr_min"):
+        ScaleDraw(1.5, 4.0, group=1, length=1, hr_min=(0, 56))
+
+
 def test_scale_draws_share_a_factor_per_step_on_every_rank_and_cover_the_range():
     from gvr.data.sampler import StreamSampler
 
@@ -145,6 +177,37 @@ def test_training_batches_draw_their_factor_and_collate(tiny_data):
     cached = VideoDataModule(tiny_data["train"], tiny_data["val"], scale_range=(1.5, 3.0), train_cache="somewhere")
     with pytest.raises(ValueError, match="live-degraded"):
         cached.train_dataloader()
+
+
+def test_training_batches_shrink_their_hr_crop_to_the_factor_with_hr_size_min(tiny_data, tmp_path):
+    from conftest import moving_frames
+    from PIL import Image
+
+    from gvr.data.datamodule import VideoDataModule
+    from gvr.data.degradations import BicubicDownsample
+    from gvr.data.image_clips import PhotoClips
+    from gvr.data.manifest import write_manifest
+
+    Image.fromarray(moving_frames(1, 96, 128, seed=4)[0]).save(tmp_path / "still.png")
+    photos = str(tmp_path / "images.jsonl")
+    write_manifest([{"path": str(tmp_path / "still.png")}], photos)
+    for photo_ratio in (0.0, 1.0):
+        dm = VideoDataModule(tiny_data["train"], tiny_data["val"], scale=2.0, scale_range=(1.5, 3.0), num_frames=3,
+                             hr_size=(32, 32), hr_size_min=(24, 24), size_multiple=2, batch_size=2, num_workers=0,
+                             samples_per_epoch=40, degradation=BicubicDownsample(),
+                             photos=PhotoClips(train=photos, val=photos, ratio=photo_ratio))
+        crops = set()
+        for batch in dm.train_dataloader():
+            (hh, hw), (lh, lw) = batch["hr"].shape[-2:], batch["lr"].shape[-2:]
+            assert 24 <= hh <= 32 and hh == hw and lh == lw and 1.5 <= hh / lh <= 3.0
+            crops.add(hh)
+        assert len(crops) >= 2  # the HR crop moves with the factor, for video and photo clips alike
+        assert next(iter(dm.val_dataloader()))["hr"].shape[-2:] == (32, 32)  # evaluation keeps hr_size
+    with pytest.raises(ValueError, match="needs data.scale_range"):
+        VideoDataModule(hr_size=(32, 32), hr_size_min=(24, 24), size_multiple=2)
+    for bad in ((25, 24), (40, 24), (24,)):
+        with pytest.raises(ValueError, match="hr_size_min"):
+            VideoDataModule(scale_range=(1.5, 3.0), hr_size=(32, 32), hr_size_min=bad, size_multiple=2)
 
 
 def _module(scale=2.0, scale_range=None):

@@ -38,6 +38,10 @@ class VideoDataModule(L.LightningDataModule):
             clips (videos and photos) only. None: every clip at ``scale``.
         num_frames: pixel frames per clip (``1 + 4k`` for codecs that pack time 4x).
         hr_size: HR crop as (height, width); a multiple of ``size_multiple``.
+        hr_size_min: with ``scale_range``, the smallest HR crop (height, width) a step may take: each axis's HR
+            side in ``[hr_size_min, hr_size]`` is the one whose exact ratio to its LR side is nearest the step's
+            draw (`gvr.data.scales.exact_sizes`), so training sees a dense grid of factors (e.g. x2.8 as 56 / 20,
+            which 64x64 crops alone never make). None: the HR crop is always ``hr_size``.
         size_multiple: HR and LR sizes are rounded to multiples of this (the codec's spatial factor).
         degradation: how LR clips are made from HR clips (default: one-order classic degradation).
         batch_size: clips per batch on each device.
@@ -71,6 +75,7 @@ class VideoDataModule(L.LightningDataModule):
         scale_range: tuple[float, float] | None = None,
         num_frames: int = 5,
         hr_size: tuple[int, int] = (160, 160),
+        hr_size_min: tuple[int, int] | None = None,
         size_multiple: int = 8,
         degradation: Degradation | None = None,
         batch_size: int = 4,
@@ -95,6 +100,13 @@ class VideoDataModule(L.LightningDataModule):
         self.train_set: Dataset | None = None
         if scale_range is not None:
             ScaleDraw(*scale_range, group=1, length=1)  # checks the range now, not at the first batch
+        if hr_size_min is not None:
+            if scale_range is None:
+                raise ValueError("data.hr_size_min shrinks the HR crop to a step's factor: it needs data.scale_range")
+            if len(hr_size_min) != 2 or any(m < size_multiple or m > side or m % size_multiple
+                                            for m, side in zip(hr_size_min, hr_size)):
+                raise ValueError(f"data.hr_size_min {tuple(hr_size_min)} must be (height, width), multiples of "
+                                 f"size_multiple={size_multiple}, at most hr_size {tuple(hr_size)}")
 
     def _records(self, path: str | None, role: str) -> list[dict]:
         if path is None:
@@ -112,7 +124,7 @@ class VideoDataModule(L.LightningDataModule):
         if not train or hp.scale_range is None:
             return None
         return ScaleDraw(*hp.scale_range, group=hp.batch_size * self._world_size(), length=hp.samples_per_epoch,
-                         seed=hp.seed)
+                         seed=hp.seed, hr_min=None if hp.hr_size_min is None else tuple(hp.hr_size_min))
 
     def _dataset(self, path: str | None, role: str, train: bool, seed: int, **kwargs) -> VideoClipDataset:
         hp = self.hparams

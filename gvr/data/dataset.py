@@ -35,7 +35,7 @@ class ClipDataset(Dataset):
     """What every clip dataset shares (videos, photos, prep shards): items of ``num_frames`` HR frames of
     ``hr_size`` (height, width) and their LR version by ``degradation`` at the factor ``scale``, the LR size
     rounded to ``size_multiple`` (`lr_size_for`); with ``scales`` (`gvr.data.scales.ScaleDraw`, training for every
-    factor of a range) each item's LR size is that of its step's factor instead (`lr_size_at`).
+    factor of a range) each item's sizes are those of its step's factor instead (`sizes_at`).
     ``check_multiple``: the HR crop must itself be a multiple of ``size_multiple`` (the codec's grid)."""
 
     def __init__(self, num_frames: int, hr_size: tuple[int, int], scale: float, degradation: Degradation,
@@ -46,11 +46,20 @@ class ClipDataset(Dataset):
             raise ValueError(f"hr_size {self.hr_size} must be a multiple of size_multiple={size_multiple}")
         self.lr_size = lr_size_for(self.hr_size, scale, size_multiple)
 
-    def lr_size_at(self, index: int) -> tuple[int, int]:
-        """The LR size of item ``index``: the fixed ``lr_size``, or its step's under ``scales``."""
+    def sizes_at(self, index: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``(hr, lr)`` sizes of item ``index``: the fixed ``hr_size`` and ``lr_size``, or its step's under
+        ``scales`` (whose ``hr_min`` may shrink the HR crop so that the grids make the factor more exactly)."""
         if self.scales is None:
-            return self.lr_size
-        return self.scales.lr_size(self.hr_size, index, self.size_multiple)
+            return self.hr_size, self.lr_size
+        return self.scales.sizes(self.hr_size, index, self.size_multiple)
+
+    def hr_size_at(self, index: int) -> tuple[int, int]:
+        """The HR crop of item ``index`` (`sizes_at`)."""
+        return self.sizes_at(index)[0]
+
+    def lr_size_at(self, index: int) -> tuple[int, int]:
+        """The LR size of item ``index`` (`sizes_at`)."""
+        return self.sizes_at(index)[1]
 
 
 class VideoClipDataset(ClipDataset):
@@ -114,7 +123,7 @@ class VideoClipDataset(ClipDataset):
 
     def _locate(self, index: int, g: torch.Generator) -> tuple[dict, int, int, int, bool]:
         """Video, start frame, crop top/left and flip of item ``index``."""
-        (hh, ww) = self.hr_size
+        (hh, ww) = self.hr_size_at(index)
         if self.train:
             v = int(torch.multinomial(torch.tensor(self.windows, dtype=torch.float), 1, generator=g))
             r = self.records[v]
@@ -147,7 +156,8 @@ class VideoClipDataset(ClipDataset):
             lr = frames_to_tensor(np.ascontiguousarray(frames[:, (H - h) // 2 : (H - h) // 2 + h, (W - w) // 2 : (W - w) // 2 + w]))
             return {"lr": lr, "index": index, "start": start, "path": record["path"],
                     "caption": record.get("caption", ""), "skipped": ""}
-        frames = frames[:, top : top + self.hr_size[0], left : left + self.hr_size[1]]
+        (hh, ww) = self.hr_size_at(index)
+        frames = frames[:, top : top + hh, left : left + ww]
         item = self._item(frames, record, start, g, flip, index)
         return {**item, "skipped": ""} if self.skip_errors else item
 

@@ -264,7 +264,7 @@ class ImageClipDataset(ClipDataset):
         def uniform(low: float, high: float) -> float:
             return low + (high - low) * float(torch.rand(1, generator=g))
 
-        t, (hh, ww) = self.num_frames, self.hr_size
+        t, (hh, ww) = self.num_frames, self.hr_size_at(index)
         if self.train:
             i = int(torch.randint(len(self.records), (1,), generator=g))
         else:
@@ -307,7 +307,7 @@ class ImageClipDataset(ClipDataset):
             raise IndexError(index)
         g = item_generator(self.seed, index)
         path = self.camera_path(index, g)
-        frames = render(self._load(path.image), path, self.hr_size)
+        frames = render(self._load(path.image), path, self.hr_size_at(index))
         hr = frames_to_tensor(frames)  # (3, T, H, W) in [-1, 1]
         lr = self.degradation(hr, self.lr_size_at(index), g)
         record = self.records[path.image]
