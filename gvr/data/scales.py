@@ -13,7 +13,7 @@ x1.5 -> x2 gets as many batches as x3 -> x4.
 
 With ``hr_min`` the HR crop may shrink too: each axis takes the HR side in ``[hr_min, hr_size]`` (multiples of
 ``size_multiple``) whose exact ratio to its LR side comes nearest the draw, so the factors a step can show are
-dense (64x64 crops alone reach 14 factors in [1.5, 4], x2.8 not among them; with ``hr_min`` 48, 56 / 20 = x2.8
+dense (64x64 crops alone reach 14 factors in [1.5, 4], x2.8 not among them; with ``hr_min`` 56, 56 / 20 = x2.8
 and 60 / 24 = x2.5 exactly). A smaller crop costs less, never more.
 """
 
@@ -105,8 +105,7 @@ def exact_sizes(hr_size: tuple[int, int], hr_min: tuple[int, int], factor: float
     hr_out, lr_out = [], []
     for side, smallest in zip(hr_size, hr_min):
         best = None
-        top = side - side % multiple if side >= multiple else side
-        for hr in range(top, max(multiple, min(smallest, top)) - 1, -multiple):
+        for hr in hr_sides(side, smallest, multiple):
             (lr,) = exact_lr_size((hr,), factor, multiple, within)
             error = abs(math.log(hr / lr / factor))
             if best is None or error < best[0] - 1e-12:
@@ -116,10 +115,17 @@ def exact_sizes(hr_size: tuple[int, int], hr_min: tuple[int, int], factor: float
     return tuple(hr_out), tuple(lr_out)  # type: ignore[return-value]
 
 
+def hr_sides(side: int, smallest: int, multiple: int) -> range:
+    """The HR sides a shrinking crop may take on one axis, largest first: multiples of ``multiple`` from ``side``
+    (rounded down to one) to ``smallest`` (clamped to one multiple and to ``side``)."""
+    top = side - side % multiple if side >= multiple else side
+    return range(top, max(multiple, min(smallest, top)) - 1, -multiple)
+
+
 def reachable_factors(hr_size: int, low: float, high: float, multiple: int, hr_min: int | None = None) -> list[float]:
     """The exact factors ``hr / lr`` of one side that lie in ``[low, high]`` (what training can show the model),
     with HR sides from ``hr_min`` (default ``hr_size``) to ``hr_size`` in multiples of ``multiple``."""
-    hrs = range(hr_size, (hr_size if hr_min is None else max(multiple, hr_min)) - 1, -multiple)
+    hrs = [hr_size] if hr_min is None else hr_sides(hr_size, hr_min, multiple)
     found = {hr / lr for hr in hrs for lr in range(multiple, hr + 1, multiple)
              if low * (1 - 1e-9) <= hr / lr <= high * (1 + 1e-9)}
     return sorted(found)
