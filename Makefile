@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: anyscale anyscale-dense distill-anyscale-dense anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: anyscale anyscale-dense distill-anyscale-dense distill-control-x28 anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -104,6 +104,9 @@ distill-anyscale: data images ## the sharp one-step student for every factor in 
 
 distill-anyscale-dense: data images ## the one-step student of make anyscale-dense on its dense grid (logs/distill_anyscale_dense, serve average.ckpt; needs make anyscale-dense)
 	$(BIN)/gvr distill --config configs/distill_anyscale_dense.yaml
+
+distill-control-x28: data images ## the single-scale student at x2.8: make distill-anyscale's recipe from the x2.8 control (logs/distill_control_x28, serve average.ckpt; needs make anyscale-control-x28)
+	$(BIN)/gvr distill --config configs/distill_control_x28.yaml
 
 stage1-paper: data ## the paper's exact stage-1 recipe (pure-noise flow, s ~ U[0.3, 0.6]; logs/stage1_paper)
 	$(BIN)/gvr fit --config configs/stage1_paper.yaml

@@ -17,12 +17,14 @@ from gvr.lit import Distillation
 from gvr.lit.checkpoints import load_gvr_module
 from gvr.lit.distill_losses import (
     approximate_r1,
+    feature_loss,
     frequency_loss,
     gradient_loss,
     grid_excess_loss,
     relativistic_d_loss,
     relativistic_g_loss,
 )
+from gvr.lit.distillation import block_outputs
 from gvr.lit.vsr_module import VSRModule
 from gvr.models import VideoDiscriminator
 
@@ -350,3 +352,81 @@ def test_the_budget_scales_the_generators_adversarial_loss_by_the_running_mean_o
                          discriminator=VideoDiscriminator((8, 16)))
     again.load_state_dict(gated.state_dict())
     assert again.budget_mse.item() == pytest.approx(0.95 * 4 * mse)
+
+
+def test_feature_loss_is_the_relative_squared_distance_per_block():
+    t = [torch.ones(1, 4, 2), torch.full((1, 4, 2), 3.0)]
+    s = [torch.zeros(1, 4, 2), torch.full((1, 4, 2), 4.0)]
+    # block 0: 8 / 8 = 1; block 1: 8 * 1 / (8 * 9) = 1 / 9; their mean
+    assert feature_loss(s, t).item() == pytest.approx((1 + 1 / 9) / 2)
+    assert feature_loss(t, t).item() == 0.0
+    assert feature_loss([2 * x for x in s], [2 * x for x in t]).item() == pytest.approx((1 + 1 / 9) / 2)  # scale-free
+    with pytest.raises(ValueError, match="1 student blocks against 2"):
+        feature_loss(s[:1], t)
+    with pytest.raises(ValueError, match="block 0 shapes differ"):
+        feature_loss([torch.zeros(1, 3, 2)], [torch.zeros(1, 4, 2)])
+
+
+def test_block_outputs_records_each_block_per_call_and_nothing_once_closed():
+    from gvr.models import SimpleGVR
+
+    net = SimpleGVR(latent_channels=4, dim=16, depth=3, heads=2, upsampler_channels=4)
+    x = torch.randn(1, 4, 1, 4, 4)
+    args = (x, torch.ones(1), torch.randn(1, 4, 1, 2, 2), torch.zeros(1))
+    with block_outputs(net) as h:
+        net(*args)
+        assert len(h) == 3 and all(o.shape == (1, 4, 16) for o in h)
+        net(*args)
+    assert len(h) == 6 and torch.equal(h[0], h[3])
+    net(*args)  # closed: the hooks are gone
+    assert len(h) == 6 and not any(b._forward_hooks for b in net.blocks)
+    with block_outputs(net, enabled=False) as h:
+        net(*args)
+    assert h == []
+    with pytest.raises(ValueError, match="DiT blocks"):
+        with block_outputs(torch.nn.Linear(2, 2)):
+            pass
+
+
+def test_the_feature_term_is_zero_for_the_teachers_own_function_and_trains_the_student(tiny_vsr_ckpt):
+    teacher = load_gvr_module(tiny_vsr_ckpt)
+    batch = batch_of(teacher)
+    same = student_like(teacher, Distillation(tiny_vsr_ckpt, teacher_steps=1, feature_weight=1.0))
+    same.distill.load_teacher(same, init_student=True)
+    z0, c = same.latents(batch)
+    _, terms = same.distill.training_loss(same, z0, c, torch.Generator().manual_seed(1), batch)
+    assert terms["feature"] < 1e-10  # windows covering the clip: the same hidden states, block by block
+
+    recipe = Distillation(tiny_vsr_ckpt, teacher_steps=2, distill_weight=0.0, pixel_weight=0.0, frequency_weight=0.0,
+                          feature_weight=1.0)
+    student = student_like(teacher, recipe, window=(2, 2))
+    recipe.load_teacher(student, init_student=True)
+    _, terms = recipe.training_loss(student, z0, c, torch.Generator().manual_seed(1), batch)
+    assert set(terms) == {"feature"} and terms["feature"] > 0  # 2x2 windows: other hidden states
+    with torch.no_grad():  # a student further from its teacher than the windows alone make it
+        torch.manual_seed(0)
+        for p in student.backbone.blocks.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    opt = torch.optim.AdamW(student.backbone.parameters(), lr=1e-4)
+    losses = []
+    for _ in range(10):
+        _, terms = recipe.training_loss(student, z0, c, torch.Generator().manual_seed(1), batch)
+        opt.zero_grad()
+        terms["feature"].backward()
+        opt.step()
+        losses.append(terms["feature"].item())
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_the_feature_term_needs_the_teachers_depth_and_condition(tiny_vsr_ckpt):
+    from gvr.models import SimpleGVR
+
+    teacher = load_gvr_module(tiny_vsr_ckpt)
+    deeper = student_like(teacher, Distillation(tiny_vsr_ckpt, feature_weight=1.0))
+    deeper.backbone = SimpleGVR(latent_channels=12, dim=32, depth=2, heads=2, upsampler_channels=8)
+    with pytest.raises(ValueError, match="teacher .* has 1 and the student 2"):
+        deeper.distill.load_teacher(deeper, init_student=False)
+    student = student_like(teacher, Distillation(tiny_vsr_ckpt, feature_weight=1.0))
+    student.objective.s_inference = teacher.objective.s_inference + 0.1
+    with pytest.raises(ValueError, match="s_inference"):
+        student.distill.load_teacher(student, init_student=False)

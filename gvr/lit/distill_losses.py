@@ -7,6 +7,9 @@
 - `gradient_loss`: L1 distance of the horizontal and vertical finite differences (edges).
 - `grid_excess_loss`: how far the output's periodic token-seam pattern (`gvr.metrics.image.grid_energy`)
   exceeds the ground truth's; zero when the output has no more of it than the real frames.
+- `feature_loss`: the relative squared distance of the student's hidden states to the teacher's, block by block
+  (``||h_S - h_T||^2 / ||h_T||^2``, averaged over the blocks): feature-level distillation (FitNets, Romero et
+  al., ICLR 2015), for a student that has the teacher's sizes and differs in its attention pattern.
 - `relativistic_d_loss` / `relativistic_g_loss`: the relativistic pairing GAN loss
   ``softplus(-(D(real) - D(fake)))`` for the discriminator and its mirror for the generator (RpGAN,
   Jolicoeur-Martineau 2019; the form R3GAN and SeedVR2's APT train with).
@@ -53,6 +56,20 @@ def grid_excess_loss(x: Tensor, y: Tensor, period: int = 4) -> Tensor:
     with torch.no_grad():
         target = grid(y)
     return F.relu(grid(x) - target).mean()
+
+
+def feature_loss(student: list[Tensor], teacher: list[Tensor]) -> Tensor:
+    """Mean over blocks of ``||s - t||^2 / ||t||^2`` for paired hidden states (each ``(B, N, D)``); scale-free, so
+    a block whose residual stream is large weighs as much as a small one."""
+    if len(student) != len(teacher) or not student:
+        raise ValueError(f"feature_loss: {len(student)} student blocks against {len(teacher)} teacher blocks")
+    terms = []
+    for i, (s, t) in enumerate(zip(student, teacher)):
+        if s.shape != t.shape:
+            raise ValueError(f"feature_loss: block {i} shapes differ, {tuple(s.shape)} vs {tuple(t.shape)}")
+        s, t = s.float(), t.float()
+        terms.append((s - t).square().sum() / t.square().sum().clamp_min(1e-12))
+    return torch.stack(terms).mean()
 
 
 def relativistic_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

@@ -17,7 +17,9 @@ Objective, for a batch of HR latents ``z0`` and LR latents ``c`` (all noise draw
 2. **Pixel loss through the decoder** against the ground truth: L1, plus `frequency_loss` and
    `gradient_loss` (no downloaded weights), on ``decode(z_S)``; and `grid_excess_loss`, a guard against the
    token-period pattern that sharpening objectives grow (its 4-pixel grid energy above the ground truth's).
-3. **Optional adversarial term** (``adversarial_weight > 0``): a small conditional video discriminator
+3. **Optional feature term** (``feature_weight > 0``): the student's hidden state after each DiT block against
+   the teacher's at the same step (`feature_loss`, relative), a signal inside the network besides its output.
+4. **Optional adversarial term** (``adversarial_weight > 0``): a small conditional video discriminator
    trained here with the relativistic pairing loss and SeedVR2's approximated R1/R2 penalties (APT: Wang et
    al., "SeedVR2: One-Step Video Restoration via Diffusion Adversarial Post-Training", 2025).
 
@@ -28,6 +30,8 @@ automatic optimisation (accumulation, clipping, resume) applies unchanged.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +40,7 @@ from torch.func import functional_call
 from gvr.flow import augment_condition
 from gvr.lit.distill_losses import (
     approximate_r1,
+    feature_loss,
     frequency_loss,
     gradient_loss,
     grid_excess_loss,
@@ -82,6 +87,26 @@ def check_teacher_scales(teacher: dict, student: dict, teacher_path: str) -> Non
                          "whose data.scale_range holds the student's")
 
 
+@contextmanager
+def block_outputs(net: nn.Module, enabled: bool = True) -> Iterator[list[Tensor]]:
+    """While open, append the output of each of ``net.blocks`` (the DiT blocks) to the yielded list, in call order;
+    a net called several times (an ODE of several steps) appends ``len(net.blocks)`` outputs per call. Closed,
+    nothing is recorded (a recompute in backward adds nothing). ``enabled`` False yields an empty list."""
+    outputs: list[Tensor] = []
+    if not enabled:
+        yield outputs
+        return
+    blocks = getattr(net, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList) or not len(blocks):
+        raise ValueError(f"distill: feature_weight needs a backbone with DiT blocks (net.blocks), got {type(net).__name__}")
+    handles = [b.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for b in blocks]
+    try:
+        yield outputs
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def budget_gate(mse: float, budget: float) -> float:
     """The adversarial weight's factor for a teacher MSE of ``mse``: 1 up to ``budget``, linearly to 0 at twice it."""
     return min(1.0, max(0.0, 2.0 - mse / budget))
@@ -101,6 +126,8 @@ class Distillation(nn.Module):
         gradient_weight: weight of `gradient_loss` (decoded output against ground truth).
         grid_weight: weight of `grid_excess_loss` (the output's token-period pattern above the ground truth's,
             in 8-bit levels); ``grid_period`` is the period in pixels (4 for PatchCodec x2 with 2x2 patches).
+        feature_weight: weight of `feature_loss`, the student's hidden state after each DiT block against the
+            teacher's in its first ODE step (the same ``x1``, ``t = 1``); needs the teacher's depth and ``s_inference``.
         adversarial_weight: weight of the generator's relativistic GAN loss; 0 trains no discriminator.
         discriminator: the discriminator (e.g. `gvr.models.VideoDiscriminator`); needed when
             ``adversarial_weight > 0``.
@@ -128,6 +155,7 @@ class Distillation(nn.Module):
         gradient_weight: float = 0.0,
         grid_weight: float = 0.0,
         grid_period: int = 4,
+        feature_weight: float = 0.0,
         adversarial_weight: float = 0.0,
         discriminator: nn.Module | None = None,
         discriminator_lr: float = 1e-4,
@@ -139,7 +167,8 @@ class Distillation(nn.Module):
     ):
         super().__init__()
         weights = dict(distill_weight=distill_weight, pixel_weight=pixel_weight, frequency_weight=frequency_weight,
-                       gradient_weight=gradient_weight, grid_weight=grid_weight, adversarial_weight=adversarial_weight, r1_weight=r1_weight)
+                       gradient_weight=gradient_weight, grid_weight=grid_weight, feature_weight=feature_weight,
+                       adversarial_weight=adversarial_weight, r1_weight=r1_weight)
         if any(w < 0 for w in weights.values()):
             raise ValueError(f"Distillation: loss weights must be >= 0, got {weights}")
         if teacher_steps is not None and teacher_steps < 1:
@@ -191,6 +220,15 @@ class Distillation(nn.Module):
             raise ValueError(f"distill: the teacher's flow source (anchor {ts.anchor}, sigma {ts.sigma}, {ts.resize}) differs "
                              f"from the student's ({ss.anchor}, {ss.sigma}, {ss.resize}); "
                              "set model.objective.init_args.source to the teacher's")
+        if self.weights["feature_weight"] > 0:
+            t_depth, s_depth = len(getattr(teacher.inference_net, "blocks", ())), len(getattr(module.backbone, "blocks", ()))
+            if t_depth != s_depth or not s_depth:
+                raise ValueError(f"distill: feature_weight pairs the DiT blocks of student and teacher, but the teacher "
+                                 f"{self.teacher_path} has {t_depth} and the student {s_depth}; give the student the teacher's depth")
+            if float(teacher.objective.s_inference) != float(module.objective.s_inference):
+                raise ValueError(f"distill: feature_weight compares the two networks on one input, but the teacher's "
+                                 f"s_inference ({teacher.objective.s_inference}) differs from the student's "
+                                 f"({module.objective.s_inference})")
         self.__dict__["teacher"] = teacher
         if init_student:
             state = teacher.inference_net.state_dict()
@@ -245,10 +283,17 @@ class Distillation(nn.Module):
         s = torch.full((b,), float(flow.s_inference), device=dev)
         c_s = augment_condition(c, s, noise)
         t1 = torch.ones(b, device=dev)
-        z_s = x1 - flow.velocity(module.backbone, x1, anchor, t1, c_s, s, *text)
+        features = w["feature_weight"] > 0
+        with block_outputs(module.backbone, features) as h_s:
+            z_s = x1 - flow.velocity(module.backbone, x1, anchor, t1, c_s, s, *text)
         logs, total = {}, z0.new_zeros(())
+        if w["distill_weight"] > 0 or features:
+            with block_outputs(self._teacher(dev).inference_net, features) as h_t:
+                z_t = self.teacher_latent(x1, anchor, c, noise, text)
+            if features:  # the teacher's first step is the student's input (x1, t = 1); later steps are not
+                logs["feature"] = feature_loss(h_s, h_t[: len(h_s)])
+                total = total + w["feature_weight"] * logs["feature"]
         if w["distill_weight"] > 0:
-            z_t = self.teacher_latent(x1, anchor, c, noise, text)
             logs["distill"] = (z_s.float() - z_t.float()).square().mean()
             total = total + w["distill_weight"] * logs["distill"]
         gate = 1.0  # the adversarial weight's factor: below 1 once the student spends its adversarial_budget
