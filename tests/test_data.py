@@ -1,12 +1,15 @@
 """Clip datasets, the resumable stream sampler and the data module."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
 from gvr.data.datamodule import VideoDataModule
 from gvr.data.dataset import VideoClipDataset, lr_size_for
 from gvr.data.degradations.degradation import BicubicDownsample
-from gvr.data.manifest import read_manifest
+from gvr.data.manifest import read_manifest, write_manifest
 from gvr.data.sampler import StreamSampler
 
 
@@ -75,3 +78,26 @@ def test_stream_sampler_shards_disjointly_and_resumes():
         s._world = lambda rank=rank: (rank, 2)  # as torch.distributed would report
         ranks.append(list(s))
     assert sorted(ranks[0] + ranks[1]) == list(range(10)) and not set(ranks[0]) & set(ranks[1])
+
+
+def test_manifest_paths_relative_to_the_manifest_train(tiny_data, tmp_path, monkeypatch):
+    """A manifest naming its videos relative to itself trains from any working directory; paths that exist as
+    written (what `make manifests` writes) are kept, and one found nowhere stays as written for the error."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    records = []
+    for record in read_manifest(tiny_data["train"]):
+        shutil.copy(record["path"], folder)
+        records.append({**record, "path": Path(record["path"]).name})
+    manifest = folder / "train.jsonl"
+    write_manifest(records + [{"path": "nowhere.mp4"}], manifest)
+    monkeypatch.chdir(tmp_path)
+    paths = [r["path"] for r in read_manifest(manifest)]
+    assert paths[:-1] == [str(folder / r["path"]) for r in records] and paths[-1] == "nowhere.mp4"
+    (tmp_path / "here.mp4").write_bytes(b"")  # found as written from the working directory: left as it is
+    write_manifest([{"path": "here.mp4"}], tmp_path / "m.jsonl")
+    assert read_manifest(tmp_path / "m.jsonl")[0]["path"] == "here.mp4"
+    write_manifest(records, manifest)
+    dm = VideoDataModule(str(manifest), num_frames=3, hr_size=(24, 32), size_multiple=4, batch_size=2,
+                         num_workers=0, samples_per_epoch=2)
+    assert next(iter(dm.train_dataloader()))["hr"].shape == (2, 3, 3, 24, 32)

@@ -58,18 +58,14 @@ def clip_starts(total: int, frames: int, clips: int) -> list[int]:
 def expand_sources(sources: Iterable[str]) -> list[str]:
     """Video and image paths of ``sources``: files as given, ``.jsonl`` manifests replaced by their paths.
 
-    A manifest path that does not exist as written is looked up beside the manifest.
+    A manifest path that does not exist as written is looked up beside the manifest (`read_manifest`).
     """
     paths = []
     for source in sources:
-        if not source.endswith(".jsonl"):
+        if source.endswith(".jsonl"):
+            paths.extend(record["path"] for record in read_manifest(source))
+        else:
             paths.append(source)
-            continue
-        for record in read_manifest(source):
-            path = Path(record["path"])
-            if not path.is_absolute() and not path.exists():
-                path = Path(source).parent / path
-            paths.append(str(path))
     return paths
 
 

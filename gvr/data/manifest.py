@@ -80,6 +80,11 @@ def write_manifest(records: Iterable[dict], path: PathLike) -> None:
 def read_manifest(path: PathLike) -> list[dict]:
     """Records of a JSON-lines manifest (blank lines ignored).
 
+    A relative ``path`` is read as written (from the working directory, as `make manifests` writes them,
+    e.g. ``data/images/...``); one that is not found there but is found beside the manifest (a manifest that
+    names its files relative to itself, as a hand-written one in the data folder does) is replaced by that
+    path. A path found in neither place is kept as written, so the error that follows names it.
+
     Raises:
         FileNotFoundError: `path` does not exist.
         ValueError: a line is not a JSON object with a "path"; the message gives the line number.
@@ -98,4 +103,9 @@ def read_manifest(path: PathLike) -> list[dict]:
             if not isinstance(record, dict) or "path" not in record:
                 raise ValueError(f"manifest '{path}', line {number}: expected a JSON object with a \"path\"")
             records.append(record)
+    beside = Path(path).parent
+    for record in records:
+        name = Path(record["path"])
+        if not name.is_absolute() and not name.exists() and (beside / name).exists():
+            record["path"] = str(beside / name)
     return records
