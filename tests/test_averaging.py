@@ -134,9 +134,26 @@ def test_start_step_leaves_the_early_steps_out(averaged_run, tiny_data, tmp_path
     _assert_same_weights(late["state_dict"], torch.load(out, weights_only=False)["state_dict"])
 
 
+def test_end_step_leaves_the_late_steps_out(averaged_run, tiny_data, tmp_path):
+    ckpt_dir, _ = averaged_run
+    _fit(tiny_data, tmp_path, 6, "--trainer.callbacks.end_step", "4")  # averages steps 2 and 4, not 6
+    early = torch.load(tmp_path / "ckpt" / "average.ckpt", weights_only=False)
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]
+    assert next(v for k, v in state.items() if k.startswith("CheckpointAverage"))["steps"] == [2, 4]
+    assert early["global_step"] == 4  # the file is the one written at step 4, untouched after it
+    out = tmp_path / "offline.ckpt"
+    main(["average", str(ckpt_dir / "step2.ckpt"), str(ckpt_dir / "step4.ckpt"), "--output", str(out)])
+    _assert_same_weights(early["state_dict"], torch.load(out, weights_only=False)["state_dict"])
+
+
 def test_callback_refuses_bad_settings():
     with pytest.raises(ValueError, match="every_n_train_steps"):
         CheckpointAverage("x", every_n_train_steps=0)
+    with pytest.raises(ValueError, match="end_step 100 leaves no step"):
+        CheckpointAverage("x", every_n_train_steps=125, end_step=100)
+    with pytest.raises(ValueError, match="end_step 450 leaves no step"):
+        CheckpointAverage("x", every_n_train_steps=125, start_step=400, end_step=450)  # the first step is 500
+    assert CheckpointAverage("x", every_n_train_steps=125, start_step=400, end_step=500).end_step == 500
 
 
 def test_averaged_checkpoint_benchmarks_with_gvr_test(averaged_run, tiny_data, tmp_path):

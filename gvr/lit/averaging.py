@@ -95,7 +95,8 @@ def average_checkpoints(paths: Sequence[str | Path], output: str | Path, overwri
 class CheckpointAverage(Callback):
     """Keep the uniform average of the module's weights at every ``every_n_train_steps``-th step; save it.
 
-    At steps ``every_n_train_steps``, ``2 * every_n_train_steps``, ... (from ``start_step`` on, if given) the
+    At steps ``every_n_train_steps``, ``2 * every_n_train_steps``, ... (from ``start_step`` on and up to
+    ``end_step``, if given: a run whose later steps drift keeps the average of the steps before) the
     module's state dict joins a running mean held on the CPU by rank 0 (one float32 copy of the weights), and
     ``dirpath/filename.ckpt`` is rewritten: a checkpoint of the averaged weights, written by
     ``trainer.save_checkpoint`` with the averaged weights swapped in for the call (weights only; the training
@@ -106,13 +107,18 @@ class CheckpointAverage(Callback):
     average the saved (consolidated) checkpoints with ``gvr average`` instead.
     """
 
-    def __init__(self, dirpath: str, every_n_train_steps: int, filename: str = "average", start_step: int = 0):
+    def __init__(self, dirpath: str, every_n_train_steps: int, filename: str = "average", start_step: int = 0,
+                 end_step: int | None = None):
         if every_n_train_steps < 1:
             raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
+        first = -(-max(start_step, 1) // every_n_train_steps) * every_n_train_steps  # the first step averaged
+        if end_step is not None and end_step < first:
+            raise ValueError(f"end_step {end_step} leaves no step to average (start_step {start_step}, "
+                             f"every_n_train_steps {every_n_train_steps})")
         self.dirpath = Path(dirpath)
         self.every_n_train_steps = every_n_train_steps
         self.filename = filename
-        self.start_step = start_step
+        self.start_step, self.end_step = start_step, end_step
         self.name = filename  # the file's stem in this run: filename, or filename-vN beside another run's file
         self.mean: dict[str, torch.Tensor] | None = None
         self.count = 0
@@ -146,6 +152,8 @@ class CheckpointAverage(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if step < max(self.start_step, 1) or step % self.every_n_train_steps or (self.steps and self.steps[-1] == step):
+            return
+        if self.end_step is not None and step > self.end_step:
             return
         self.steps.append(step)
         self.count += 1
