@@ -103,8 +103,9 @@ def test_attention_flops_reject_unknown_ops():
         {"temporal_op": TemporalUnitsAttention(2), "spatial_op": SwinAttention((2, 4)), "upsampler_expand_time": 2},
         {"text_dim": 24, "patch_size": (2, 2, 2), "cond_channels": 6},
         {"cond_skip": True, "out_refine": 5},
+        {"spatial_op": SwinAttention((2, 4)), "global_blocks": (1,)},
     ],
-    ids=["default", "sparse-swiglu", "units-swin-wide", "text-patch222", "skip-refiner"],
+    ids=["default", "sparse-swiglu", "units-swin-wide", "text-patch222", "skip-refiner", "swin-one-global"],
 )
 def test_model_flops_equal_flop_counter(overrides: dict):
     model = small_model(**overrides).eval()

@@ -91,6 +91,29 @@ def test_blocks_hand_grid_and_layer_index_to_configured_ops():
     assert spatial.calls == expected and temporal.calls == expected
 
 
+def test_global_blocks_attend_over_the_whole_frame_and_load_the_same_weights():
+    from gvr.models.sparse_attention import SwinAttention
+
+    spatial = RecordingOp()
+    model = small_model(depth=3, spatial_op=spatial, global_blocks=(1,))
+    model(*inputs(t=2, hr=(8, 8)))
+    assert [i for _, i in spatial.calls] == [0, 2]  # block 1 went to FrameAttention
+    assert isinstance(model.blocks[1].spatial_attn.op, FrameAttention)
+
+    # One windowed model, one frame-wide: same weights, the same function once every block is global.
+    windowed = perturb_zero_init(small_model(spatial_op=SwinAttention((2, 2))))
+    frame = small_model(spatial_op=SwinAttention((2, 2)), global_blocks=(0, 1))
+    assert frame.load_state_dict(windowed.state_dict()) is not None
+    reference = small_model()  # FrameAttention everywhere, the default
+    reference.load_state_dict(windowed.state_dict())
+    x = inputs(hr=(16, 16), lr=(6, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(frame(*x), reference(*x))
+        assert not torch.allclose(windowed(*x), reference(*x), atol=1e-5)  # the windows did differ
+    with pytest.raises(ValueError, match=r"global_blocks \[2\] must be block indices in \[0, 2\)"):
+        small_model(global_blocks=(2,))
+
+
 # --- RoPE -------------------------------------------------------------------------------------------
 
 

@@ -262,6 +262,9 @@ class SimpleGVR(nn.Module):
         ratio_embedding: add an embedding of the LR->HR ratio per axis to the conditioning vector (`RatioEmbedder`,
             its output layer zero-initialised), so that one model learns every scale factor it is trained on
             (`data.scale_range`); a checkpoint without it starts such a model unchanged. Not in the paper.
+        global_blocks: indices of the DiT blocks whose spatial sub-layer attends over the whole frame
+            (`FrameAttention`) whatever `spatial_op` is: a windowed student with one block of the teacher's
+            frame-wide context. The operators hold no weights, so checkpoints load either way. Not in the paper.
     """
 
     _no_split_modules: ClassVar[list[str]] = ["DiTBlock"]  # FSDP wrap / checkpoint units
@@ -287,10 +290,14 @@ class SimpleGVR(nn.Module):
         cond_skip: bool = False,
         out_refine: int = 0,
         ratio_embedding: bool = False,
+        global_blocks: tuple[int, ...] = (),
     ):
         super().__init__()
         if dim % heads:
             raise ValueError(f"SimpleGVR: dim ({dim}) must be a multiple of heads ({heads})")
+        self.global_blocks = tuple(sorted(set(global_blocks)))
+        if any(not 0 <= i < depth for i in self.global_blocks):
+            raise ValueError(f"SimpleGVR: global_blocks {list(global_blocks)} must be block indices in [0, {depth})")
         self.latent_channels = latent_channels
         self.text_dim = text_dim
         self.cond_channels = cond_channels or latent_channels
@@ -310,8 +317,11 @@ class SimpleGVR(nn.Module):
         self.ratio_embedder = RatioEmbedder(dim) if ratio_embedding else None
         self.text_proj = TextProjection(text_dim, dim) if text_dim is not None else None
         self.rope = Rope3D(dim // heads, rope_theta)
+        frame_op = FrameAttention()
         self.blocks = nn.ModuleList(
-            DiTBlock(dim, heads, mlp_ratio, ffn, text_dim is not None, spatial_op, temporal_op, i) for i in range(depth)
+            DiTBlock(dim, heads, mlp_ratio, ffn, text_dim is not None,
+                     frame_op if i in self.global_blocks else spatial_op, temporal_op, i)
+            for i in range(depth)
         )
         self.final_layer = FinalLayer(dim, latent_channels * patch_volume)
         self.skip = nn.Conv3d(self.cond_channels, latent_channels, 1) if cond_skip else None
