@@ -123,27 +123,18 @@ def test_resumed_run_continues_the_same_average(averaged_run, tiny_data, tmp_pat
     del part
 
 
-def test_start_step_leaves_the_early_steps_out(averaged_run, tiny_data, tmp_path):
+@pytest.mark.parametrize("flag, value, steps", [("start_step", 3, [4, 6]), ("end_step", 4, [2, 4])],
+                         ids=["start-leaves-the-early-steps-out", "end-leaves-the-late-steps-out"])
+def test_a_window_of_steps_averages_those_steps_only(averaged_run, tiny_data, tmp_path, flag, value, steps):
     ckpt_dir, _ = averaged_run
-    _fit(tiny_data, tmp_path, 6, "--trainer.callbacks.start_step", "3")  # averages steps 4 and 6, not 2
-    late = torch.load(tmp_path / "ckpt" / "average.ckpt", weights_only=False)
+    _fit(tiny_data, tmp_path, 6, f"--trainer.callbacks.{flag}", str(value))
+    window = torch.load(tmp_path / "ckpt" / "average.ckpt", weights_only=False)
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]
-    assert next(v for k, v in state.items() if k.startswith("CheckpointAverage"))["steps"] == [4, 6]
+    assert next(v for k, v in state.items() if k.startswith("CheckpointAverage"))["steps"] == steps
+    assert window["global_step"] == steps[-1]  # with end_step the file is the one written then, untouched after
     out = tmp_path / "offline.ckpt"
-    main(["average", str(ckpt_dir / "step4.ckpt"), str(ckpt_dir / "step6.ckpt"), "--output", str(out)])
-    _assert_same_weights(late["state_dict"], torch.load(out, weights_only=False)["state_dict"])
-
-
-def test_end_step_leaves_the_late_steps_out(averaged_run, tiny_data, tmp_path):
-    ckpt_dir, _ = averaged_run
-    _fit(tiny_data, tmp_path, 6, "--trainer.callbacks.end_step", "4")  # averages steps 2 and 4, not 6
-    early = torch.load(tmp_path / "ckpt" / "average.ckpt", weights_only=False)
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]
-    assert next(v for k, v in state.items() if k.startswith("CheckpointAverage"))["steps"] == [2, 4]
-    assert early["global_step"] == 4  # the file is the one written at step 4, untouched after it
-    out = tmp_path / "offline.ckpt"
-    main(["average", str(ckpt_dir / "step2.ckpt"), str(ckpt_dir / "step4.ckpt"), "--output", str(out)])
-    _assert_same_weights(early["state_dict"], torch.load(out, weights_only=False)["state_dict"])
+    main(["average", *(str(ckpt_dir / f"step{s}.ckpt") for s in steps), "--output", str(out)])
+    _assert_same_weights(window["state_dict"], torch.load(out, weights_only=False)["state_dict"])
 
 
 def test_callback_refuses_bad_settings():
