@@ -59,6 +59,15 @@ def unpatchify(x: Tensor, grid: tuple[int, int, int], patch_size: tuple[int, int
     return x.clone(memory_format=torch.contiguous_format) if x._base is not None else x
 
 
+def block_spatial_ops(spatial_op: AttentionOp, depth: int, global_blocks: tuple[int, ...] = ()) -> list[AttentionOp]:
+    """The spatial operator of each of ``depth`` blocks: ``spatial_op``, except `FrameAttention` (one shared
+    instance) in the ``global_blocks`` (see `SimpleGVR`); SimpleGVR and `gvr.models.flops` both read it here."""
+    if any(not 0 <= i < depth for i in global_blocks):
+        raise ValueError(f"SimpleGVR: global_blocks {list(global_blocks)} must be block indices in [0, {depth})")
+    frame_op = FrameAttention()
+    return [frame_op if i in global_blocks else spatial_op for i in range(depth)]
+
+
 def run_blocks(
     blocks: nn.ModuleList,
     x: Tensor,
@@ -296,8 +305,6 @@ class SimpleGVR(nn.Module):
         if dim % heads:
             raise ValueError(f"SimpleGVR: dim ({dim}) must be a multiple of heads ({heads})")
         self.global_blocks = tuple(sorted(set(global_blocks)))
-        if any(not 0 <= i < depth for i in self.global_blocks):
-            raise ValueError(f"SimpleGVR: global_blocks {list(global_blocks)} must be block indices in [0, {depth})")
         self.latent_channels = latent_channels
         self.text_dim = text_dim
         self.cond_channels = cond_channels or latent_channels
@@ -317,11 +324,9 @@ class SimpleGVR(nn.Module):
         self.ratio_embedder = RatioEmbedder(dim) if ratio_embedding else None
         self.text_proj = TextProjection(text_dim, dim) if text_dim is not None else None
         self.rope = Rope3D(dim // heads, rope_theta)
-        frame_op = FrameAttention()
+        spatial_ops = block_spatial_ops(spatial_op, depth, self.global_blocks)
         self.blocks = nn.ModuleList(
-            DiTBlock(dim, heads, mlp_ratio, ffn, text_dim is not None,
-                     frame_op if i in self.global_blocks else spatial_op, temporal_op, i)
-            for i in range(depth)
+            DiTBlock(dim, heads, mlp_ratio, ffn, text_dim is not None, spatial_ops[i], temporal_op, i) for i in range(depth)
         )
         self.final_layer = FinalLayer(dim, latent_channels * patch_volume)
         self.skip = nn.Conv3d(self.cond_channels, latent_channels, 1) if cond_skip else None

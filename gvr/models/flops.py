@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gvr.models.attention import AttentionOp, FrameAttention, FullAttention
-from gvr.models.dit import PRESETS, SimpleGVR
+from gvr.models.dit import PRESETS, SimpleGVR, block_spatial_ops
 from gvr.models.sparse_attention import SparseLocalAttention, SwinAttention, TemporalUnitsAttention
 
 Grid = tuple[int, int, int]
@@ -220,7 +220,7 @@ def model_flops(
     n = batch * math.prod(grid)
     spatial_op = args["spatial_op"] or FrameAttention()
     temporal_op = args["temporal_op"] or FullAttention()
-    frame_op, global_blocks = FrameAttention(), set(args.get("global_blocks") or ())
+    spatial_ops = block_spatial_ops(spatial_op, depth, tuple(args.get("global_blocks") or ()))
     mlp = args["mlp_ratio"] * dim
     hidden = int(2 * mlp / 3) if args["ffn"] == "swiglu" else int(mlp)
     ffn_out = 2 * hidden if args["ffn"] == "swiglu" else hidden
@@ -235,8 +235,7 @@ def model_flops(
         "embedders": 2 * (linear_flops(batch, freq_dim, dim) + linear_flops(batch, dim, dim)),
         "modulation": depth * linear_flops(batch, dim, 3 * sublayers * dim),
         "spatial_proj": depth * (linear_flops(n, dim, 3 * dim) + linear_flops(n, dim, dim)),
-        "spatial_attention": sum(attention_flops(frame_op if i in global_blocks else spatial_op, grid, heads, head_dim,
-                                                 i, batch) for i in range(depth)),
+        "spatial_attention": sum(attention_flops(op, grid, heads, head_dim, i, batch) for i, op in enumerate(spatial_ops)),
         "temporal_proj": depth * (linear_flops(n, dim, 3 * dim) + linear_flops(n, dim, dim)),
         "temporal_attention": sum(attention_flops(temporal_op, grid, heads, head_dim, i, batch) for i in range(depth)),
         "cross_attention": 0,
