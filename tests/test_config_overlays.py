@@ -95,3 +95,28 @@ def test_an_overlay_on_an_overlay_keeps_the_init_args_a_class_path_given_again_d
     assert distill["discriminator"]["class_path"] == "gvr.models.VideoDiscriminator"
     assert distill["adversarial_budget"] == 6.0e-4  # distill_anyscale.yaml's own, beside the teacher
     assert out["model"]["backbone"]["init_args"]["ratio_embedding"] is True and out["model"]["backbone"]["init_args"]["out_refine"] == 32
+
+
+MORE = {"trainer.logger.init_args.name", "data.train_manifest", "data.photos.train"}
+
+
+@pytest.mark.parametrize(("base", "overlay", "verb", "changed"), [
+    ("anyscale", "anyscale_more", "fit", MORE),
+    ("anyscale_control_x2", "anyscale_control_x2_more", "fit", MORE),
+    ("anyscale_control_x25", "anyscale_control_x25_more", "fit", MORE),
+    ("anyscale_control_x28", "anyscale_control_x28_more", "fit", MORE),
+    ("anyscale_control_x3", "anyscale_control_x3_more", "fit", MORE),
+    ("anyscale_control_x4", "anyscale_control_x4_more", "fit", MORE),
+    ("distill_anyscale", "distill_anyscale_more", "distill", MORE | {"model.distill.init_args.teacher", "trainer.callbacks"}),
+])
+def test_the_more_content_overlays_change_only_the_training_data_and_the_run(base, overlay, verb, changed, capsys, monkeypatch):
+    """`make extra`'s runs: the same recipe as their base on train_more.jsonl and images_train_more.jsonl."""
+    before = printed(capsys, monkeypatch, f"configs/{base}.yaml", verb=verb)
+    after = printed(capsys, monkeypatch, f"configs/{overlay}.yaml", verb=verb)
+    assert set(differences(before, after)) == changed
+    assert after["data"]["train_manifest"] == "data/manifests/train_more.jsonl"
+    assert after["data"]["photos"]["train"] == "data/manifests/images_train_more.jsonl"
+    if verb == "distill":
+        dirs = {c["init_args"].get("dirpath") for c in after["trainer"]["callbacks"]} - {None}
+        assert dirs == {f"logs/{overlay}/checkpoints"}
+        assert after["model"]["distill"]["init_args"]["teacher"] == "logs/anyscale_more/checkpoints/last.ckpt"
