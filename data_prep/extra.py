@@ -28,7 +28,6 @@ and a painting (starry_night).
 import argparse
 import fnmatch
 import gzip
-import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_prep.images import fetch, import_package, parse_copyright, reuse, sha256, write_licenses  # noqa: E402
+from data_prep.images import fetch, import_package, parse_copyright, place, reuse, sha256, write_licenses  # noqa: E402
 from gvr.data.manifest import read_manifest, write_manifest  # noqa: E402
 from gvr.data.video import VideoError, probe_video  # noqa: E402
 
@@ -103,14 +102,7 @@ def import_videos(package: str, version: str, root: Path, videos: dict[str, tupl
             except VideoError as err:
                 problems.append(f"unreadable {package}: {source}: {err}")
                 continue
-            if target.exists():
-                print(f"present  {target}")
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                part = target.with_name(f".{target.name}.part")
-                shutil.copyfile(src, part)
-                os.replace(part, target)
-                print(f"wrote    {target} ({info.width}x{info.height}, {info.frames} frames)")
+            place(src, target, f"{info.width}x{info.height}, {info.frames} frames")
             license, holder = upstream_license(stanzas, UPSTREAM.get(name, source))
             records.append({"path": str(target), "frames": info.frames, "fps": info.fps, "width": info.width,
                             "height": info.height, "caption": caption, "package": package, "version": version,

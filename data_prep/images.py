@@ -152,19 +152,24 @@ def import_package(package: str, version: str, root: Path, photos: dict[str, str
         except OSError as err:
             problems.append(f"unreadable {package}: {source}: {err}")
             continue
-        if target.exists():
-            print(f"present  {target}")
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.part")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, target)
-            print(f"wrote    {target} ({width}x{height}, {src.stat().st_size // 1024} KiB)")
+        place(src, target, f"{width}x{height}, {src.stat().st_size // 1024} KiB")
         license, holder = license_for(stanzas, source)
         records.append({"path": str(target), "width": width, "height": height, "package": package, "version": version,
                         "license": license, "copyright": holder, "split": "val" if key in val else "train",
                         "sha256": digest, "source": source})
     return records, problems
+
+
+def place(src: Path, target: Path, detail: str) -> None:
+    """Copy `src` to `target` (a ``.part`` file beside it, then a rename) unless it is there; print which."""
+    if target.exists():
+        print(f"present  {target}")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part")
+    shutil.copyfile(src, part)
+    os.replace(part, target)
+    print(f"wrote    {target} ({detail})")
 
 
 def reuse(package: str, photos: dict[str, str], out: Path, known: dict[str, dict]) -> list[dict] | None:
