@@ -26,7 +26,6 @@ and a painting (starry_night).
 """
 
 import argparse
-import fnmatch
 import gzip
 import shutil
 import subprocess
@@ -37,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_prep.images import fetch, import_package, parse_copyright, place, reuse, sha256, write_licenses  # noqa: E402
+from data_prep.images import fetch, import_package, license_for, package_stanzas, place, reuse, sha256, write_licenses  # noqa: E402
 from gvr.data.manifest import read_manifest, write_manifest  # noqa: E402
 from gvr.data.video import VideoError, probe_video  # noqa: E402
 
@@ -59,7 +58,7 @@ PHOTOS: dict[str, str] = {name: DATA.format(name) for name in (
 
 # Debian installs upstream's samples/data/ as examples/data/ and the tutorials' videos under opencv4/html/: the
 # copyright file's patterns name upstream paths (`data/*` is upstream's top-level folder of cascades, not
-# samples/data), so each file's license is looked up by its upstream path, anchored at the tree's root.
+# samples/data), so each file's license is looked up by its upstream path (`images.license_for`'s `upstream`).
 UPSTREAM = {**{name: f"samples/data/{name}" for name in PHOTOS}, "vtest.avi": "samples/data/vtest.avi",
             "box.mp4": "doc/box.mp4", "cup.mp4": "doc/cup.mp4"}
 
@@ -84,8 +83,7 @@ def import_videos(package: str, version: str, root: Path, videos: dict[str, tupl
     provenance) of the videos now in place and the messages of the ones that were not (missing from the
     package, undecodable, or blocked by a different file already there).
     """
-    doc = root / "usr/share/doc" / package / "copyright"
-    stanzas = parse_copyright(doc.read_text(encoding="utf-8", errors="replace")) if doc.is_file() else []
+    stanzas = package_stanzas(package, root, out)
     records, problems = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name, (source, caption) in sorted(videos.items()):
@@ -103,31 +101,12 @@ def import_videos(package: str, version: str, root: Path, videos: dict[str, tupl
                 problems.append(f"unreadable {package}: {source}: {err}")
                 continue
             place(src, target, f"{info.width}x{info.height}, {info.frames} frames")
-            license, holder = upstream_license(stanzas, UPSTREAM.get(name, source))
+            license, holder = license_for(stanzas, source, UPSTREAM.get(name))
             records.append({"path": str(target), "frames": info.frames, "fps": info.fps, "width": info.width,
                             "height": info.height, "caption": caption, "package": package, "version": version,
                             "license": license, "copyright": holder, "split": "train", "sha256": digest,
                             "source": source})
     return records, problems
-
-
-def upstream_license(stanzas: list[dict], upstream: str) -> tuple[str, str]:
-    """(license, copyright) of the upstream file `upstream`: the last stanza with a pattern matching the whole
-    path (DEP-5: patterns are relative to the source tree's root, ``*`` matches ``/`` too)."""
-    found = ("unknown", "")
-    for stanza in stanzas:
-        if any(fnmatch.fnmatch(upstream, pattern) for pattern in stanza["files"]):
-            found = (stanza["license"], stanza["copyright"])
-    return found
-
-
-def relicense(records: list[dict], stanzas: list[dict]) -> list[dict]:
-    """`records` with license and copyright of each file's upstream path (`UPSTREAM`)."""
-    out = []
-    for record in records:
-        license, holder = upstream_license(stanzas, UPSTREAM[Path(record["path"]).name])
-        out.append({**record, "license": license, "copyright": holder})
-    return out
 
 
 def write_training_manifests(records: list[dict], manifests: Path) -> list[Path]:
@@ -166,10 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"cannot download or unpack {PACKAGE} ({str(detail).strip()})", file=sys.stderr)
                 return 1
             videos, problems = import_videos(PACKAGE, version, root, VIDEOS, args.out)
-            photos, bad = import_package(PACKAGE, version, root, PHOTOS, args.out, frozenset())
-            doc = root / "usr/share/doc" / PACKAGE / "copyright"
-            stanzas = parse_copyright(doc.read_text(encoding="utf-8", errors="replace")) if doc.is_file() else []
-            records, problems = videos + relicense(photos, stanzas), problems + bad
+            photos, bad = import_package(PACKAGE, version, root, PHOTOS, args.out, frozenset(), UPSTREAM)
+            records, problems = videos + photos, problems + bad
     for message in problems:
         print(message, file=sys.stderr)
     if not records:

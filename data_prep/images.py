@@ -101,17 +101,24 @@ def parse_copyright(text: str) -> list[dict]:
     return stanzas
 
 
-def license_for(stanzas: list[dict], source: str) -> tuple[str, str]:
+def license_for(stanzas: list[dict], source: str, upstream: str | None = None) -> tuple[str, str]:
     """(license, copyright) of the installed file `source` (the last matching stanza wins, as in DEP-5).
 
     Patterns name files of the upstream tree ('nature/Dune.jpg', '16.04/x.jpg'), not installed paths: a
-    pattern matches when it matches the end of `source`, or when its last part names the same file.
+    pattern matches when it matches the end of `source`, or when its last part names the same file. Where
+    the file's path in the upstream tree is known (`upstream`), a pattern must match that whole path instead
+    (DEP-5's anchoring; ``*`` matches ``/`` too), so that a short pattern such as ``data/*`` cannot claim a
+    file installed under some other ``.../data/`` folder.
     """
     found = ("unknown", "")
     for stanza in stanzas:
         for pattern in stanza["files"]:
             tail = pattern.rsplit("/", 1)[-1]
-            if fnmatch.fnmatch(source, "*" + pattern) or (not set("*?[") & set(tail) and tail == Path(source).name):
+            if upstream is not None:
+                hit = fnmatch.fnmatch(upstream, pattern)
+            else:
+                hit = fnmatch.fnmatch(source, "*" + pattern) or (not set("*?[") & set(tail) and tail == Path(source).name)
+            if hit:
                 found = (stanza["license"], stanza["copyright"])
     return found
 
@@ -123,19 +130,27 @@ def image_size(path: Path) -> tuple[int, int]:
         return (h, w) if im.getexif().get(0x0112) in (5, 6, 7, 8) else (w, h)
 
 
+def package_stanzas(package: str, root: Path, out: Path) -> list[dict]:
+    """The copyright stanzas of the package unpacked at `root` ([] without a copyright file); the file is
+    copied to `out/licenses/<package>.copyright`."""
+    doc = root / "usr/share/doc" / package / "copyright"
+    if not doc.is_file():
+        return []
+    (out / "licenses").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(doc, out / "licenses" / f"{package}.copyright")
+    return parse_copyright(doc.read_text(encoding="utf-8", errors="replace"))
+
+
 def import_package(package: str, version: str, root: Path, photos: dict[str, str], out: Path,
-                   val: frozenset[str] = VAL) -> tuple[list[dict], list[str]]:
+                   val: frozenset[str] = VAL, upstream: dict[str, str] | None = None) -> tuple[list[dict], list[str]]:
     """Copy the allow-listed `photos` of the package unpacked at `root` into `out/<package>/`.
 
-    `val` names the held-out photos as ``<package>/<file name>``. Returns the manifest records of the photos
-    now in place and the messages of the ones that were not (missing from the package, unreadable, or
-    blocked by a different file already there).
+    `val` names the held-out photos as ``<package>/<file name>``; `upstream` maps file names to their paths
+    in the upstream tree, where the package installs them elsewhere (see `license_for`). Returns the manifest
+    records of the photos now in place and the messages of the ones that were not (missing from the package,
+    unreadable, or blocked by a different file already there).
     """
-    doc = root / "usr/share/doc" / package / "copyright"
-    stanzas = parse_copyright(doc.read_text(encoding="utf-8", errors="replace")) if doc.is_file() else []
-    if doc.is_file():
-        (out / "licenses").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(doc, out / "licenses" / f"{package}.copyright")
+    stanzas = package_stanzas(package, root, out)
     records, problems = [], []
     for name, source in sorted(photos.items()):
         src, target = root / source, out / package / name
@@ -153,7 +168,7 @@ def import_package(package: str, version: str, root: Path, photos: dict[str, str
             problems.append(f"unreadable {package}: {source}: {err}")
             continue
         place(src, target, f"{width}x{height}, {src.stat().st_size // 1024} KiB")
-        license, holder = license_for(stanzas, source)
+        license, holder = license_for(stanzas, source, (upstream or {}).get(name))
         records.append({"path": str(target), "width": width, "height": height, "package": package, "version": version,
                         "license": license, "copyright": holder, "split": "val" if key in val else "train",
                         "sha256": digest, "source": source})
