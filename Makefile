@@ -6,7 +6,7 @@ SAMPLES := data/samples
 MANIFESTS := data/manifests
 
 .DEFAULT_GOAL := help
-.PHONY: extra anyscale-more distill-anyscale-more anyscale-controls-more anyscale-control-x2-more anyscale-control-x4-more anyscale-control-x25-more anyscale-control-x28-more anyscale-control-x3-more anyscale anyscale-dense distill-anyscale-dense distill-control-x28 anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
+.PHONY: extra anyscale-more distill-anyscale-more anyscale-controls-more anyscale-control-x2-more anyscale-control-x4-more anyscale-control-x25-more anyscale-control-x28-more anyscale-control-x3-more anyscale anyscale-dense distill-anyscale-dense distill-control-x28 anyscale-from-x4 anyscale-control-x4 anyscale-control-x25 anyscale-control-x2 anyscale-control-x28 anyscale-control-x3 anyscale-controls benchmark-scales benchmark-margins benchmark-margins-more distill-anyscale ablations testset cascade stage2-control stage3 stage2-paper stage3-paper ablate-source help install samples manifests data images realesrgan degrade-preview stage1 stage1-x4 stage1-paper distill distill-gan distill-sharp base pairs stage2 generate test test-slow benchmark-upscale benchmark-io benchmark-gpu benchmark-validation benchmark-quality benchmark-degradation benchmark-inference benchmark-attention benchmark-metrics analyze-timesteps prep benchmark-data benchmark-resume clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -65,26 +65,31 @@ distill-sharp: data images ## one-step student with a seam refiner, GAN and grid
 distill-gan: ## fine-tune the distilled student (logs/distill) with an adversarial loss (logs/distill_gan)
 	$(BIN)/gvr distill --config configs/distill_gan.yaml
 
+SEED ?= 0
+# SEED=N (N > 0) trains another seed of the any-scale teacher or a single-scale control: seed_everything,
+# model.seed and data.seed N, the run in logs/<run>_sN (e.g. make anyscale-controls-more SEED=1)
+seed_args = $(if $(filter-out 0,$(SEED)),--seed_everything $(SEED) --model.seed $(SEED) --data.seed $(SEED) --trainer.logger.init_args.name $(1)_s$(SEED))
+
 anyscale: data images ## one model for every factor in [1.5, 4]: stage 1 (its step 400) fine-tuned with a ratio embedding (logs/anyscale; needs make stage1)
-	$(BIN)/gvr fit --config configs/anyscale.yaml
+	$(BIN)/gvr fit --config configs/anyscale.yaml $(call seed_args,anyscale)
 
 anyscale-more: extra ## make anyscale on more real content (make extra; logs/anyscale_more; needs make stage1)
-	$(BIN)/gvr fit --config configs/anyscale_more.yaml
+	$(BIN)/gvr fit --config configs/anyscale_more.yaml $(call seed_args,anyscale_more)
 
 anyscale-control-x2-more: extra ## the x2 single-scale control of make anyscale-more (logs/anyscale_control_x2_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x2_more.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x2_more.yaml $(call seed_args,anyscale_control_x2_more)
 
 anyscale-control-x25-more: extra ## the x2.5 single-scale control of make anyscale-more (logs/anyscale_control_x25_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x25_more.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x25_more.yaml $(call seed_args,anyscale_control_x25_more)
 
 anyscale-control-x28-more: extra ## the x2.8 single-scale control of make anyscale-more (logs/anyscale_control_x28_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x28_more.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x28_more.yaml $(call seed_args,anyscale_control_x28_more)
 
 anyscale-control-x3-more: extra ## the x3 single-scale control of make anyscale-more (logs/anyscale_control_x3_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x3_more.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x3_more.yaml $(call seed_args,anyscale_control_x3_more)
 
 anyscale-control-x4-more: extra ## the x4 single-scale control of make anyscale-more (logs/anyscale_control_x4_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x4_more.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x4_more.yaml $(call seed_args,anyscale_control_x4_more)
 
 anyscale-controls-more: anyscale-control-x2-more anyscale-control-x25-more anyscale-control-x28-more anyscale-control-x3-more anyscale-control-x4-more ## the five single-scale controls of make anyscale-more
 
@@ -98,19 +103,19 @@ anyscale-from-x4: data images ## make anyscale from the x4 stage-1 model (logs/a
 	$(BIN)/gvr fit --config configs/anyscale_from_x4.yaml
 
 anyscale-control-x4: data images ## the x4 single-scale control of make anyscale: the same start and steps, every step at x4 (logs/anyscale_control_x4)
-	$(BIN)/gvr fit --config configs/anyscale_control_x4.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x4.yaml $(call seed_args,anyscale_control_x4)
 
 anyscale-control-x25: data images ## the x2.5 single-scale control of make anyscale: the same start and steps at x2.5 (logs/anyscale_control_x25)
-	$(BIN)/gvr fit --config configs/anyscale_control_x25.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x25.yaml $(call seed_args,anyscale_control_x25)
 
 anyscale-control-x2: data images ## the x2 single-scale control of make anyscale: the same start and steps at x2 (logs/anyscale_control_x2)
-	$(BIN)/gvr fit --config configs/anyscale_control_x2.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x2.yaml $(call seed_args,anyscale_control_x2)
 
 anyscale-control-x28: data images ## the x2.8 single-scale control of make anyscale: the same start and steps at x2.8 (logs/anyscale_control_x28)
-	$(BIN)/gvr fit --config configs/anyscale_control_x28.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x28.yaml $(call seed_args,anyscale_control_x28)
 
 anyscale-control-x3: data images ## the x3 single-scale control of make anyscale: the same start and steps at x3 (logs/anyscale_control_x3)
-	$(BIN)/gvr fit --config configs/anyscale_control_x3.yaml
+	$(BIN)/gvr fit --config configs/anyscale_control_x3.yaml $(call seed_args,anyscale_control_x3)
 
 anyscale-controls: anyscale-control-x2 anyscale-control-x25 anyscale-control-x28 anyscale-control-x3 anyscale-control-x4 ## the single-scale control at each factor of make benchmark-scales
 
@@ -124,6 +129,21 @@ benchmark-margins: samples ## each single-scale control (make anyscale-controls)
 	    --out logs/scales_controls/$$run --reuse --quality-args --clips 2 --crop 160 || exit 1; done
 	$(BIN)/python benchmarks/margins.py logs/scales/results.json $(foreach c,$(CONTROLS),logs/scales_controls/$(lastword $(subst :, ,$(c)))/results.json) \
 	  --control $(foreach c,$(CONTROLS),"$(firstword $(subst :, ,$(c)))=gvr x$(firstword $(subst :, ,$(c)))") --out logs/margins
+
+MARGIN_SEEDS ?= 0 1
+STUDENTS ?= logs/scales/results.json
+STUDENT_MEAN ?=
+benchmark-margins-more: samples ## the seeds MARGIN_SEEDS of each control of make anyscale-controls-more at its own factor; their mean is the control that judges STUDENTS (benchmark-scales results.json; STUDENT_MEAN="NAME=ROW,ROW" adds a seed mean) -> logs/margins_more
+	@set --; results=""; controls=""; for pair in $(CONTROLS); do f=$${pair%%:*}; run=$${pair##*:}; rows=""; \
+	  for s in $(MARGIN_SEEDS); do sfx=""; tag=""; if [ "$$s" != 0 ]; then sfx=_s$$s; tag=" s$$s"; fi; \
+	    ckpt=logs/anyscale_control_$${run}_more$$sfx/checkpoints/last.ckpt; if [ ! -f "$$ckpt" ]; then \
+	      echo "skipped: no $$ckpt (make anyscale-control-$$run-more SEED=$$s)" >&2; continue; fi; \
+	    $(BIN)/python benchmarks/scales.py --ckpt "gvr x$$f more$$tag=$$ckpt" \
+	      --factors $$f --out logs/scales_controls_more/$$run$$sfx --reuse --quality-args --clips 2 --crop 160 --metrics psnr,vmaf || exit 1; \
+	    rows="$$rows$${rows:+,}gvr x$$f more$$tag"; results="$$results logs/scales_controls_more/$$run$$sfx/results.json"; done; \
+	  set -- "$$@" "control_x$$f=$$rows"; controls="$$controls $$f=control_x$$f"; done; \
+	$(BIN)/python benchmarks/margins.py $(STUDENTS) $$results --mean "$$@" $(if $(STUDENT_MEAN),"$(STUDENT_MEAN)") \
+	  --control $$controls --out logs/margins_more
 
 distill-anyscale: data images ## the sharp one-step student for every factor in [1.5, 4], from the any-scale teacher (logs/distill_anyscale, serve average.ckpt; needs make anyscale)
 	$(BIN)/gvr distill --config configs/distill_anyscale.yaml

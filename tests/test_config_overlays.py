@@ -1,5 +1,8 @@
 """Configs compose: an overlay names its base (``config: BASE.yaml``) and sets only what differs."""
 
+import shlex
+import shutil
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -120,3 +123,32 @@ def test_the_more_content_overlays_change_only_the_training_data_and_the_run(bas
         dirs = {c["init_args"].get("dirpath") for c in after["trainer"]["callbacks"]} - {None}
         assert dirs == {f"logs/{overlay}/checkpoints"}
         assert after["model"]["distill"]["init_args"]["teacher"] == "logs/anyscale_more/checkpoints/last.ckpt"
+
+
+SEEDED = {"seed_everything", "model.seed", "data.seed", "trainer.logger.init_args.name"}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("target", ["anyscale-more", "anyscale-control-x25-more"])
+def test_make_seed_trains_another_seed_in_its_own_run(target, capsys, monkeypatch):
+    """`make TARGET SEED=1`: the target's config with every seed 1 and the run in logs/<run>_s1; SEED 0 adds nothing."""
+    def command(*extra):
+        out = subprocess.run(["make", "-n", "-s", target, *extra], cwd=ROOT, check=True, capture_output=True,
+                             text=True).stdout
+        fit = [line for line in out.splitlines() if "gvr fit --config" in line]
+        assert len(fit) == 1, out
+        return shlex.split(fit[0].split("gvr ", 1)[1])
+
+    plain, seeded = command(), command("SEED=1")
+    assert plain[1:] == ["--config", f"configs/{target.replace('-', '_')}.yaml"]
+    assert seeded[:len(plain)] == plain
+    before = printed(capsys, monkeypatch, plain[2])
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("sys.argv", ["gvr"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(seeded + ["--print_config"])
+    assert exit_info.value.code == 0
+    after = yaml.safe_load(capsys.readouterr().out)
+    assert set(differences(before, after)) == SEEDED
+    assert after["seed_everything"] == after["model"]["seed"] == after["data"]["seed"] == 1
+    assert after["trainer"]["logger"]["init_args"]["name"] == before["trainer"]["logger"]["init_args"]["name"] + "_s1"
