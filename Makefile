@@ -69,27 +69,28 @@ SEED ?= 0
 # SEED=N (N > 0) trains another seed of the any-scale teacher or a single-scale control: seed_everything,
 # model.seed and data.seed N, the run in logs/<run>_sN (e.g. make anyscale-controls-more SEED=1)
 seed_args = $(if $(filter-out 0,$(SEED)),--seed_everything $(SEED) --model.seed $(SEED) --data.seed $(SEED) --trainer.logger.init_args.name $(1)_s$(SEED))
+fit_run = $(BIN)/gvr fit --config configs/$(1).yaml $(call seed_args,$(1))
 
 anyscale: data images ## one model for every factor in [1.5, 4]: stage 1 (its step 400) fine-tuned with a ratio embedding (logs/anyscale; needs make stage1)
-	$(BIN)/gvr fit --config configs/anyscale.yaml $(call seed_args,anyscale)
+	$(call fit_run,anyscale)
 
 anyscale-more: extra ## make anyscale on more real content (make extra; logs/anyscale_more; needs make stage1)
-	$(BIN)/gvr fit --config configs/anyscale_more.yaml $(call seed_args,anyscale_more)
+	$(call fit_run,anyscale_more)
 
 anyscale-control-x2-more: extra ## the x2 single-scale control of make anyscale-more (logs/anyscale_control_x2_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x2_more.yaml $(call seed_args,anyscale_control_x2_more)
+	$(call fit_run,anyscale_control_x2_more)
 
 anyscale-control-x25-more: extra ## the x2.5 single-scale control of make anyscale-more (logs/anyscale_control_x25_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x25_more.yaml $(call seed_args,anyscale_control_x25_more)
+	$(call fit_run,anyscale_control_x25_more)
 
 anyscale-control-x28-more: extra ## the x2.8 single-scale control of make anyscale-more (logs/anyscale_control_x28_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x28_more.yaml $(call seed_args,anyscale_control_x28_more)
+	$(call fit_run,anyscale_control_x28_more)
 
 anyscale-control-x3-more: extra ## the x3 single-scale control of make anyscale-more (logs/anyscale_control_x3_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x3_more.yaml $(call seed_args,anyscale_control_x3_more)
+	$(call fit_run,anyscale_control_x3_more)
 
 anyscale-control-x4-more: extra ## the x4 single-scale control of make anyscale-more (logs/anyscale_control_x4_more)
-	$(BIN)/gvr fit --config configs/anyscale_control_x4_more.yaml $(call seed_args,anyscale_control_x4_more)
+	$(call fit_run,anyscale_control_x4_more)
 
 anyscale-controls-more: anyscale-control-x2-more anyscale-control-x25-more anyscale-control-x28-more anyscale-control-x3-more anyscale-control-x4-more ## the five single-scale controls of make anyscale-more
 
@@ -103,19 +104,19 @@ anyscale-from-x4: data images ## make anyscale from the x4 stage-1 model (logs/a
 	$(BIN)/gvr fit --config configs/anyscale_from_x4.yaml
 
 anyscale-control-x4: data images ## the x4 single-scale control of make anyscale: the same start and steps, every step at x4 (logs/anyscale_control_x4)
-	$(BIN)/gvr fit --config configs/anyscale_control_x4.yaml $(call seed_args,anyscale_control_x4)
+	$(call fit_run,anyscale_control_x4)
 
 anyscale-control-x25: data images ## the x2.5 single-scale control of make anyscale: the same start and steps at x2.5 (logs/anyscale_control_x25)
-	$(BIN)/gvr fit --config configs/anyscale_control_x25.yaml $(call seed_args,anyscale_control_x25)
+	$(call fit_run,anyscale_control_x25)
 
 anyscale-control-x2: data images ## the x2 single-scale control of make anyscale: the same start and steps at x2 (logs/anyscale_control_x2)
-	$(BIN)/gvr fit --config configs/anyscale_control_x2.yaml $(call seed_args,anyscale_control_x2)
+	$(call fit_run,anyscale_control_x2)
 
 anyscale-control-x28: data images ## the x2.8 single-scale control of make anyscale: the same start and steps at x2.8 (logs/anyscale_control_x28)
-	$(BIN)/gvr fit --config configs/anyscale_control_x28.yaml $(call seed_args,anyscale_control_x28)
+	$(call fit_run,anyscale_control_x28)
 
 anyscale-control-x3: data images ## the x3 single-scale control of make anyscale: the same start and steps at x3 (logs/anyscale_control_x3)
-	$(BIN)/gvr fit --config configs/anyscale_control_x3.yaml $(call seed_args,anyscale_control_x3)
+	$(call fit_run,anyscale_control_x3)
 
 anyscale-controls: anyscale-control-x2 anyscale-control-x25 anyscale-control-x28 anyscale-control-x3 anyscale-control-x4 ## the single-scale control at each factor of make benchmark-scales
 

@@ -16,11 +16,15 @@ from gvr.ops.config import load_config, merge
 
 
 def printed(capsys, monkeypatch, *configs: str, verb: str = "fit") -> dict:
+    return printed_args(capsys, monkeypatch, [verb] + [a for c in configs for a in ("--config", c)])
+
+
+def printed_args(capsys, monkeypatch, args: list[str]) -> dict:
+    """The config that `gvr ARGS --print_config` prints, run from the repository's root."""
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr("sys.argv", ["gvr"])
-    args = [verb] + [a for c in configs for a in ("--config", c)] + ["--print_config"]
     with pytest.raises(SystemExit) as exit_info:
-        main(args)
+        main(args + ["--print_config"])
     assert exit_info.value.code == 0
     return yaml.safe_load(capsys.readouterr().out)
 
@@ -142,13 +146,7 @@ def test_make_seed_trains_another_seed_in_its_own_run(target, capsys, monkeypatc
     plain, seeded = command(), command("SEED=1")
     assert plain[1:] == ["--config", f"configs/{target.replace('-', '_')}.yaml"]
     assert seeded[:len(plain)] == plain
-    before = printed(capsys, monkeypatch, plain[2])
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr("sys.argv", ["gvr"])
-    with pytest.raises(SystemExit) as exit_info:
-        main(seeded + ["--print_config"])
-    assert exit_info.value.code == 0
-    after = yaml.safe_load(capsys.readouterr().out)
+    before, after = printed(capsys, monkeypatch, plain[2]), printed_args(capsys, monkeypatch, seeded)
     assert set(differences(before, after)) == SEEDED
     assert after["seed_everything"] == after["model"]["seed"] == after["data"]["seed"] == 1
     assert after["trainer"]["logger"]["init_args"]["name"] == before["trainer"]["logger"]["init_args"]["name"] + "_s1"
