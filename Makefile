@@ -57,19 +57,20 @@ stage1-x4: data images ## the same recipe at x4 (logs/stage1_x4)
 	$(BIN)/gvr fit --config configs/stage1_x4.yaml
 
 distill: data images ## distil the x4 model (logs/stage1_x4, `make stage1-x4`) into a one-step student with windowed attention (logs/distill)
-	$(BIN)/gvr distill --config configs/distill.yaml
+	$(call distill_run,distill)
 
 distill-sharp: data images ## one-step student with a seam refiner, GAN and grid guard from the x4 model (logs/distill_sharp, serve average.ckpt)
-	$(BIN)/gvr distill --config configs/distill_sharp.yaml
+	$(call distill_run,distill_sharp)
 
 distill-gan: ## fine-tune the distilled student (logs/distill) with an adversarial loss (logs/distill_gan)
-	$(BIN)/gvr distill --config configs/distill_gan.yaml
+	$(call distill_run,distill_gan)
 
 SEED ?= 0
-# SEED=N (N > 0) trains another seed of the any-scale teacher or a single-scale control: seed_everything,
-# model.seed and data.seed N, the run in logs/<run>_sN (e.g. make anyscale-controls-more SEED=1)
+# SEED=N (N > 0) trains another seed of the any-scale teacher, a single-scale control or a student: seed_everything,
+# model.seed and data.seed N, the run and its checkpoints in logs/<run>_sN (e.g. make anyscale-controls-more SEED=1)
 seed_args = $(if $(filter-out 0,$(SEED)),--seed_everything $(SEED) --model.seed $(SEED) --data.seed $(SEED) --trainer.logger.init_args.name $(1)_s$(SEED))
 fit_run = $(BIN)/gvr fit --config configs/$(1).yaml $(call seed_args,$(1))
+distill_run = $(BIN)/gvr distill --config configs/$(1).yaml $(call seed_args,$(1))
 
 anyscale: data images ## one model for every factor in [1.5, 4]: stage 1 (its step 400) fine-tuned with a ratio embedding (logs/anyscale; needs make stage1)
 	$(call fit_run,anyscale)
@@ -95,7 +96,7 @@ anyscale-control-x4-more: extra ## the x4 single-scale control of make anyscale-
 anyscale-controls-more: anyscale-control-x2-more anyscale-control-x25-more anyscale-control-x28-more anyscale-control-x3-more anyscale-control-x4-more ## the five single-scale controls of make anyscale-more
 
 distill-anyscale-more: extra ## make distill-anyscale on more real content, from make anyscale-more's teacher (logs/distill_anyscale_more, serve average.ckpt)
-	$(BIN)/gvr distill --config configs/distill_anyscale_more.yaml
+	$(call distill_run,distill_anyscale_more)
 
 anyscale-dense: data images ## make anyscale on a dense grid of factors: HR crops of 56-64 px so that x2.5, x2.8, x3 are exact (logs/anyscale_dense; needs make stage1)
 	$(BIN)/gvr fit --config configs/anyscale_dense.yaml
@@ -147,13 +148,13 @@ benchmark-margins-more: samples ## the seeds MARGIN_SEEDS of each control of mak
 	  --control $$controls --out logs/margins_more
 
 distill-anyscale: data images ## the sharp one-step student for every factor in [1.5, 4], from the any-scale teacher (logs/distill_anyscale, serve average.ckpt; needs make anyscale)
-	$(BIN)/gvr distill --config configs/distill_anyscale.yaml
+	$(call distill_run,distill_anyscale)
 
 distill-anyscale-dense: data images ## the one-step student of make anyscale-dense on its dense grid (logs/distill_anyscale_dense, serve average.ckpt; needs make anyscale-dense)
-	$(BIN)/gvr distill --config configs/distill_anyscale_dense.yaml
+	$(call distill_run,distill_anyscale_dense)
 
 distill-control-x28: data images ## the single-scale student at x2.8: make distill-anyscale's recipe from the x2.8 control (logs/distill_control_x28, serve average.ckpt; needs make anyscale-control-x28)
-	$(BIN)/gvr distill --config configs/distill_control_x28.yaml
+	$(call distill_run,distill_control_x28)
 
 stage1-paper: data ## the paper's exact stage-1 recipe (pure-noise flow, s ~ U[0.3, 0.6]; logs/stage1_paper)
 	$(BIN)/gvr fit --config configs/stage1_paper.yaml

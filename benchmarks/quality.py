@@ -40,6 +40,7 @@ LR clips in ``lr/``. The functions (`make_clips`, `score_method`, `format_table`
 import argparse
 import inspect
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -64,6 +65,7 @@ from gvr.data.heldout import (  # noqa: F401  (re-exported: other scripts import
     read_source,
 )
 from gvr.data.video import frames_to_tensor, read_video, tensor_to_frames, write_video
+from gvr.prep.jobs import file_sha256
 
 DEFAULT_SOURCES = ("data/samples/bikes.mp4", "data/manifests/images_val.jsonl")
 DEFAULT_METRICS = ("psnr", "ssim", "vmaf", "grid", "ewarp", "flicker")
@@ -541,6 +543,8 @@ def main(argv: list[str] | None = None) -> dict:
             side_by_side(group[len(group) // 2], results, out_dir / name)
     summary = {
         "ckpt": ckpts[0][1] if len(ckpts) == 1 else dict(ckpts), "scale": scale, "force_scale": args.force_scale,
+        "ckpt_sha256": {name: file_sha256(path) for name, path in ckpts},  # which weights gave these scores
+        "argv": list(sys.argv[1:] if argv is None else argv),
         "frames": args.frames,
         "clips_per_video": args.clips, "crop": list(crop), "sources": sources, "testset": args.testset,
         "image_motion": args.image_motion, "metrics": metrics, "s": args.s, "seed": args.seed, "chunk": args.chunk,

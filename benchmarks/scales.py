@@ -66,21 +66,36 @@ def method_key(name: str) -> str:
     return re.sub(r" \(\d+ steps[^()]*\)$", "", name).removesuffix(" + Lanczos")
 
 
+def stale(summary: dict, q_args: list[str], ckpt_args: list[str]) -> str | None:
+    """Why a finished quality run cannot stand for ``q_args`` now (None: it can): it must have been run with the
+    same arguments and its checkpoints must hold the same bytes (a retrained checkpoint at the same path is
+    another model)."""
+    if summary.get("argv") != q_args:
+        return "it was run with other arguments" if "argv" in summary else "it does not record its arguments"
+    now = {name: quality.file_sha256(path) if Path(path).is_file() else None
+           for name, path in quality.parse_ckpts(ckpt_args)}
+    changed = [name for name, digest in now.items() if summary.get("ckpt_sha256", {}).get(name) != digest]
+    return f"checkpoint {', '.join(changed)} changed since" if changed else None
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
     out = Path(args.out)
     results: dict[float, dict[str, dict]] = {}
     for factor in args.factors:
         done = out / f"x{factor:g}" / "results.json"
-        if args.reuse and done.is_file():
-            summary = json.loads(done.read_text())
-            results[factor] = {method_key(name): method["mean"] for name, method in summary["methods"].items()}
-            continue
         q_args = ["--ckpt", *args.ckpt, "--scale", str(factor), "--out", str(out / f"x{factor:g}"), *args.quality_args]
         if args.force_scale:
             q_args.append("--force-scale")
         if args.realesrgan:
             q_args += ["--realesrgan", args.realesrgan]
+        if args.reuse and done.is_file():
+            summary = json.loads(done.read_text())
+            why = stale(summary, q_args, args.ckpt)
+            if why is None:
+                results[factor] = {method_key(name): method["mean"] for name, method in summary["methods"].items()}
+                continue
+            print(f"x{factor:g}: not reusing {done}: {why}; scoring again")
         summary = quality.main(q_args)
         results[factor] = {method_key(name): method["mean"] for name, method in summary["methods"].items()}
     text = table(results)

@@ -1,6 +1,7 @@
 """Checkpoint averaging: `average_state_dicts`, `gvr average`, and the `CheckpointAverage` callback."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -166,6 +167,23 @@ def test_a_new_run_keeps_another_runs_average(tiny_data, tmp_path):
     _fit(tiny_data, tmp_path, 2)
     assert theirs.read_bytes() == b"another run"
     assert torch.load(tmp_path / "ckpt" / "average-v1.ckpt", weights_only=False)["global_step"] == 2
+
+
+def test_without_dirpath_the_average_and_the_best_go_to_the_runs_folder(tiny_data, tmp_path):
+    """As configs/distill_sharp.yaml sets them: no dirpath, so a run renamed by an overlay or `make ... SEED=N`
+    keeps its average.ckpt and best.ckpt beside its step checkpoints, in logs/<name>/checkpoints."""
+    lightning_main(["fit", *tiny_cli_args(
+        tiny_data, tmp_path, "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0",
+        "--trainer.logger.name", "run_s1",
+        "--trainer.callbacks+=gvr.lit.RunCheckpoint", "--trainer.callbacks.filename", "best",
+        "--trainer.callbacks.every_n_train_steps", "2",
+        "--trainer.callbacks+=gvr.lit.CheckpointAverage", "--trainer.callbacks.every_n_train_steps", "1")])
+    folder = tmp_path / "run_s1" / "checkpoints"
+    assert torch.load(folder / "average.ckpt", weights_only=False)["global_step"] == 2
+    assert torch.load(folder / "best.ckpt", weights_only=False)["global_step"] == 2
+    assert not list((tmp_path / "run_s1").glob("version_*/checkpoints"))  # not Lightning's per-version folder
+    with pytest.raises(ValueError, match="no logger to name it: give dirpath"):
+        CheckpointAverage(every_n_train_steps=1).setup(SimpleNamespace(logger=None), None, "fit")
 
 
 @pytest.mark.slow

@@ -1,10 +1,13 @@
 """benchmarks/quality.py: GT / lossless LR clips, the three methods scored, table, JSON and previews written."""
 
+import hashlib
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import video_and_photo
 from PIL import Image, ImageDraw
 
@@ -104,9 +107,12 @@ def test_scales_benchmark_runs_each_factor_and_refuses_a_foreign_one(sources, ti
     with pytest.raises(SystemExit, match="trained at x2 only; x3 lies outside"):
         quality.main(["--ckpt", tiny_vsr_ckpt, "--scale", "3", "--sources", *sources, "--out", str(tmp_path / "q")])
     out = tmp_path / "scales"
-    results = scales.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--factors", "2", "3", "--force-scale", "--out", str(out),
-                           "--quality-args", "--steps", "1", "--sources", *sources, "--clips", "1", "--frames", "3",
-                           "--crop", "36", "--warmup", "0", "--metrics", "psnr,vmaf", "--image-motion", "static"])
+    ckpt = tmp_path / "tiny.ckpt"  # a copy, so that it can be changed below
+    ckpt.write_bytes(Path(tiny_vsr_ckpt).read_bytes())
+    same = ["--ckpt", f"tiny={ckpt}", "--force-scale", "--out", str(out), "--quality-args", "--steps", "1",
+            "--sources", *sources, "--clips", "1", "--frames", "3", "--crop", "36", "--warmup", "0",
+            "--metrics", "psnr,vmaf", "--image-motion", "static"]
+    results = scales.main(["--factors", "2", "3", *same])
     assert set(results) == {2.0, 3.0}  # a named checkpoint keeps its name alone, so runs can be merged
     assert set(results[3.0]) == {"bicubic", "lanczos", "U: bicubic a=-0.75", "gvr tiny"}
     at3 = json.loads((out / "x3" / "results.json").read_text())
@@ -115,12 +121,45 @@ def test_scales_benchmark_runs_each_factor_and_refuses_a_foreign_one(sources, ti
     text = (out / "table.md").read_text()
     assert text.startswith("| method | x2 PSNR | x2 VMAF | x2 s/frame | x3 PSNR |") and "| gvr tiny |" in text
     assert Image.open(out / "vmaf.png").size == (720, 440) and (out / "psnr.png").is_file()
+    assert at3["ckpt_sha256"] == {"tiny": hashlib.sha256(ckpt.read_bytes()).hexdigest()}
     (out / "x3" / "results.json").write_text(json.dumps({**at3, "methods": {"bicubic": {"mean": {"psnr": 1.0}}}}))
-    again = scales.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--factors", "2", "3", "--out", str(out), "--reuse"])
+    capsys.readouterr()
+    again = scales.main(["--factors", "2", "3", "--reuse", *same])
     assert again[3.0] == {"bicubic": {"psnr": 1.0}} and again[2.0] == results[2.0]  # read back, not rerun
-    one = scales.main(["--ckpt", f"tiny={tiny_vsr_ckpt}", "--factors", "3", "--out", str(out), "--reuse"])
+    assert "not reusing" not in capsys.readouterr().out
+    one = scales.main(["--factors", "3", "--reuse", *same])
     assert one == {3.0: again[3.0]} and (out / "table.md").read_text().startswith("| method | x3 PSNR |")
     assert "one factor (x3): vmaf.png and psnr.png not drawn" in capsys.readouterr().out
+
+
+def test_scales_benchmark_scores_again_what_another_checkpoint_or_other_arguments_left(sources, tiny_vsr_ckpt,
+                                                                                       tmp_path, capsys):
+    from benchmarks import scales
+
+    out, ckpt = tmp_path / "scales", tmp_path / "tiny.ckpt"
+    ckpt.write_bytes(Path(tiny_vsr_ckpt).read_bytes())
+    args = ["--ckpt", f"tiny={ckpt}", "--factors", "3", "--force-scale", "--out", str(out), "--reuse", "--quality-args",
+            "--steps", "1", "--sources", *sources, "--clips", "1", "--frames", "3", "--crop", "36", "--warmup", "0",
+            "--metrics", "psnr", "--image-motion", "static"]
+    def psnr(results):
+        return {method: scores["psnr"] for method, scores in results[3.0].items()}
+
+    first = psnr(scales.main(args))
+    done = out / "x3" / "results.json"
+    fake = {**json.loads(done.read_text()), "methods": {"bicubic": {"mean": {"psnr": 1.0}}}}
+    done.write_text(json.dumps(fake))
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state["retrained"] = True  # other bytes at the same path: another model as far as the scores go
+    torch.save(state, ckpt)
+    assert psnr(scales.main(args)) == first  # scored again, not read back
+    assert f"x3: not reusing {done}: checkpoint tiny changed since; scoring again" in capsys.readouterr().out
+    done.write_text(json.dumps({**json.loads(done.read_text()), "methods": fake["methods"]}))
+    assert scales.main([*args[:-2], "--image-motion", "camera"])[3.0] != {"bicubic": {"psnr": 1.0}}
+    assert "it was run with other arguments; scoring again" in capsys.readouterr().out
+    del fake["argv"]
+    done.write_text(json.dumps(fake))
+    assert psnr(scales.main(args)) == first
+    assert "it does not record its arguments" in capsys.readouterr().out
 
 
 def test_scales_table_marks_missing_rows():

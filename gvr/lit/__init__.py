@@ -3,7 +3,7 @@ weight averaging, the FSDP2 strategy and the `gvr test` scoring callback."""
 
 from gvr.lit.averaging import CheckpointAverage
 from gvr.lit.base_module import BaseModule
-from gvr.lit.checkpoints import BaseCheckpoint, StopCheckpoint, load_gvr_module
+from gvr.lit.checkpoints import BaseCheckpoint, RunCheckpoint, StopCheckpoint, load_gvr_module
 from gvr.lit.distillation import Distillation
 from gvr.lit.flow_module import CodecFlowModule
 from gvr.lit.scoring import BenchmarkWriter
@@ -18,6 +18,7 @@ __all__ = [
     "CodecFlowModule",
     "Distillation",
     "FSDP2Strategy",
+    "RunCheckpoint",
     "StopCheckpoint",
     "VSRModule",
     "load_gvr_module",

@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
-from gvr.lit.checkpoints import read_checkpoint
+from gvr.lit.checkpoints import read_checkpoint, run_checkpoint_dir
 from gvr.ops.files import atomic_path
 
 # Checkpoint entries that belong to the run, not to the weights: an average is served, not resumed.
@@ -98,7 +98,8 @@ class CheckpointAverage(Callback):
     At steps ``every_n_train_steps``, ``2 * every_n_train_steps``, ... (from ``start_step`` on and up to
     ``end_step``, if given: a run whose later steps drift keeps the average of the steps before) the
     module's state dict joins a running mean held on the CPU by rank 0 (one float32 copy of the weights), and
-    ``dirpath/filename.ckpt`` is rewritten: a checkpoint of the averaged weights, written by
+    ``dirpath/filename.ckpt`` (without ``dirpath``: in the run's folder, beside its `StopCheckpoint` files) is
+    rewritten: a checkpoint of the averaged weights, written by
     ``trainer.save_checkpoint`` with the averaged weights swapped in for the call (weights only; the training
     weights are restored at once). It equals ``average_checkpoints`` of the checkpoints saved at the same
     steps, without keeping them. The running mean and its count travel in the run's own checkpoints, so a
@@ -107,15 +108,15 @@ class CheckpointAverage(Callback):
     average the saved (consolidated) checkpoints with ``gvr average`` instead.
     """
 
-    def __init__(self, dirpath: str, every_n_train_steps: int, filename: str = "average", start_step: int = 0,
-                 end_step: int | None = None):
+    def __init__(self, dirpath: str | None = None, *, every_n_train_steps: int, filename: str = "average",
+                 start_step: int = 0, end_step: int | None = None):
         if every_n_train_steps < 1:
             raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
         first = -(-max(start_step, 1) // every_n_train_steps) * every_n_train_steps  # the first step averaged
         if end_step is not None and end_step < first:
             raise ValueError(f"end_step {end_step} leaves no step to average (start_step {start_step}, "
                              f"every_n_train_steps {every_n_train_steps})")
-        self.dirpath = Path(dirpath)
+        self.dirpath = None if dirpath is None else Path(dirpath)  # None: the run's folder, at setup
         self.every_n_train_steps = every_n_train_steps
         self.filename = filename
         self.start_step, self.end_step = start_step, end_step
@@ -136,6 +137,12 @@ class CheckpointAverage(Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 
+        if self.dirpath is None:
+            found = run_checkpoint_dir(trainer)
+            if found is None:
+                raise ValueError("CheckpointAverage without dirpath saves into the run's folder, and this trainer "
+                                 "has no logger to name it: give dirpath")
+            self.dirpath = Path(found)
         if not isinstance(trainer.strategy, (SingleDeviceStrategy, DDPStrategy)):
             raise ValueError(f"CheckpointAverage needs the whole state dict on rank 0; "
                              f"{type(trainer.strategy).__name__} shards it. Average the saved checkpoints "

@@ -65,23 +65,36 @@ class BaseCheckpoint(BaseModelLoader):
         return file_digest(self.path)
 
 
-class StopCheckpoint(ModelCheckpoint):
-    """`ModelCheckpoint` whose ``last.ckpt`` also holds the step where training stopped.
+def run_checkpoint_dir(trainer) -> str | None:
+    """``<save_dir>/<name>/checkpoints`` of the trainer's logger (one folder per run name, not per version, so
+    that an overlay or ``make ... SEED=N`` that renames the run moves its checkpoints too); None without one."""
+    logger = trainer.logger
+    if logger is None or getattr(logger, "save_dir", None) is None:
+        return None
+    return str(Path(logger.save_dir) / logger.name / "checkpoints")
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` that, without ``dirpath``, saves into the run's folder (`run_checkpoint_dir`) instead
+    of Lightning's ``<log_dir>/<version>/checkpoints``: e.g. the best-by-validation checkpoint beside the run's
+    step checkpoints."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.dirpath is None:
+            self.dirpath = run_checkpoint_dir(trainer)
+        super().setup(trainer, pl_module, stage)
+
+
+class StopCheckpoint(RunCheckpoint):
+    """`RunCheckpoint` whose ``last.ckpt`` also holds the step where training stopped.
 
     Lightning writes ``last.ckpt`` at the periodic saves only, so a run stopped by ``max_time`` or
     ``max_steps`` between two saves loses the steps since the last one. This subclass also saves it at the
     batch where the run stops, from the same hook as the periodic saves, so the checkpoint resumes exactly
     like theirs. (Checkpoint callbacks run after the others, so ``Timer`` has already set ``should_stop``.)
-    Arguments as in ``ModelCheckpoint``, except that without ``dirpath`` a run with a logger saves into
-    ``<save_dir>/<name>/checkpoints`` (one folder per run name, not per version), so that an overlay that
-    renames the run (``trainer.logger.init_args.name``) moves its checkpoints too.
+    Arguments as in ``ModelCheckpoint``; without ``dirpath`` a run with a logger saves into
+    ``<save_dir>/<name>/checkpoints`` (`RunCheckpoint`).
     """
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        logger = trainer.logger
-        if self.dirpath is None and logger is not None and getattr(logger, "save_dir", None) is not None:
-            self.dirpath = str(Path(logger.save_dir) / logger.name / "checkpoints")
-        super().setup(trainer, pl_module, stage)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
