@@ -124,6 +124,26 @@ def test_resumed_run_continues_the_same_average(averaged_run, tiny_data, tmp_pat
     del part
 
 
+@pytest.mark.parametrize("old_key", [False, True], ids=["same-key", "checkpoint-keyed-by-its-folder"])
+def test_a_run_resumed_into_another_folder_continues_the_average(averaged_run, tiny_data, tmp_path, old_key):
+    """A longer run under a new name (its checkpoints in a new folder) keeps averaging from where the first run
+    stopped, also from a checkpoint written when the callback's state was keyed by its folder."""
+    ckpt_dir, _ = averaged_run
+    _fit(tiny_data, tmp_path / "first", 3)
+    start = tmp_path / "first" / "ckpt" / "last.ckpt"
+    if old_key:
+        saved = torch.load(start, weights_only=False)
+        key = next(k for k in saved["callbacks"] if k.startswith("CheckpointAverage"))
+        old = key.replace("CheckpointAverage{", f"CheckpointAverage{{'dirpath': '{start.parent}', ")
+        saved["callbacks"][old] = saved["callbacks"].pop(key)
+        torch.save(saved, start)
+    _fit(tiny_data, tmp_path / "longer", 6, "--ckpt_path", str(start))
+    state = torch.load(tmp_path / "longer" / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]
+    assert next(v for k, v in state.items() if k.startswith("CheckpointAverage{'filename'"))["steps"] == [2, 4, 6]
+    _assert_same_weights(torch.load(tmp_path / "longer" / "ckpt" / "average.ckpt", weights_only=False)["state_dict"],
+                         torch.load(ckpt_dir / "average.ckpt", weights_only=False)["state_dict"])
+
+
 @pytest.mark.parametrize("flag, value, steps", [("start_step", 3, [4, 6]), ("end_step", 4, [2, 4])],
                          ids=["start-leaves-the-early-steps-out", "end-leaves-the-late-steps-out"])
 def test_a_window_of_steps_averages_those_steps_only(averaged_run, tiny_data, tmp_path, flag, value, steps):

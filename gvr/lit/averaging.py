@@ -103,7 +103,7 @@ class CheckpointAverage(Callback):
     ``trainer.save_checkpoint`` with the averaged weights swapped in for the call (weights only; the training
     weights are restored at once). It equals ``average_checkpoints`` of the checkpoints saved at the same
     steps, without keeping them. The running mean and its count travel in the run's own checkpoints, so a
-    resumed run continues the same average; a new run beside another run's file writes ``filename-v1.ckpt``.
+    resumed run continues the same average (in its own folder too, if it has a new one); a new run beside another run's file writes ``filename-v1.ckpt``.
     Single-device and DDP runs only: under a sharded strategy rank 0 does not hold the whole state dict;
     average the saved (consolidated) checkpoints with ``gvr average`` instead.
     """
@@ -127,8 +127,19 @@ class CheckpointAverage(Callback):
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(dirpath=str(self.dirpath), filename=self.filename,
-                                         every_n_train_steps=self.every_n_train_steps)
+        # not the folder: a run resumed into another folder (a longer run under a new name) continues its average
+        return self._generate_state_key(filename=self.filename, every_n_train_steps=self.every_n_train_steps)
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        """Checkpoints written before the key left out the folder name it ``{'dirpath': ..., 'filename': ...,
+        'every_n_train_steps': ...}``: such a state is read as this callback's when its filename and period are."""
+        states = checkpoint.get("callbacks", {})
+        if self.state_key in states:
+            return
+        old = [key for key in states if key.startswith(type(self).__qualname__ + "{'dirpath'")
+               and key.endswith(f"'filename': {self.filename!r}, 'every_n_train_steps': {self.every_n_train_steps}}}")]
+        if len(old) == 1:
+            states[self.state_key] = states[old[0]]
 
     @property
     def path(self) -> Path:
