@@ -66,15 +66,19 @@ def method_key(name: str) -> str:
     return re.sub(r" \(\d+ steps[^()]*\)$", "", name).removesuffix(" + Lanczos")
 
 
-def stale(summary: dict, q_args: list[str], ckpt_args: list[str]) -> str | None:
+def ckpt_digests(ckpt_args: list[str]) -> dict[str, str | None]:
+    """Checkpoint name -> SHA-256 of its bytes now (None: no such file), as `benchmarks/quality.py` records them."""
+    return {name: quality.file_sha256(path) if Path(path).is_file() else None
+            for name, path in quality.parse_ckpts(ckpt_args)}
+
+
+def stale(summary: dict, q_args: list[str], digests: dict[str, str | None]) -> str | None:
     """Why a finished quality run cannot stand for ``q_args`` now (None: it can): it must have been run with the
-    same arguments and its checkpoints must hold the same bytes (a retrained checkpoint at the same path is
-    another model)."""
+    same arguments and its checkpoints must hold the same bytes (``digests``, `ckpt_digests`: a retrained
+    checkpoint at the same path is another model)."""
     if summary.get("argv") != q_args:
         return "it was run with other arguments" if "argv" in summary else "it does not record its arguments"
-    now = {name: quality.file_sha256(path) if Path(path).is_file() else None
-           for name, path in quality.parse_ckpts(ckpt_args)}
-    changed = [name for name, digest in now.items() if summary.get("ckpt_sha256", {}).get(name) != digest]
+    changed = [name for name, digest in digests.items() if summary.get("ckpt_sha256", {}).get(name) != digest]
     return f"checkpoint {', '.join(changed)} changed since" if changed else None
 
 
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
     out = Path(args.out)
     results: dict[float, dict[str, dict]] = {}
+    digests = ckpt_digests(args.ckpt) if args.reuse else {}  # once for every factor: the files do not change here
     for factor in args.factors:
         done = out / f"x{factor:g}" / "results.json"
         q_args = ["--ckpt", *args.ckpt, "--scale", str(factor), "--out", str(out / f"x{factor:g}"), *args.quality_args]
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
             q_args += ["--realesrgan", args.realesrgan]
         if args.reuse and done.is_file():
             summary = json.loads(done.read_text())
-            why = stale(summary, q_args, args.ckpt)
+            why = stale(summary, q_args, digests)
             if why is None:
                 results[factor] = {method_key(name): method["mean"] for name, method in summary["methods"].items()}
                 continue

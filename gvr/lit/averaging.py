@@ -96,14 +96,14 @@ class CheckpointAverage(Callback):
     """Keep the uniform average of the module's weights at every ``every_n_train_steps``-th step; save it.
 
     At steps ``every_n_train_steps``, ``2 * every_n_train_steps``, ... (from ``start_step`` on and up to
-    ``end_step``, if given: a run whose later steps drift keeps the average of the steps before) the
-    module's state dict joins a running mean held on the CPU by rank 0 (one float32 copy of the weights), and
+    ``end_step``, if given: a run whose later steps drift keeps the average of the steps before) the module's state
+    dict joins a running mean held on the CPU by rank 0 (one float32 copy of the weights), and
     ``dirpath/filename.ckpt`` (without ``dirpath``: in the run's folder, beside its `StopCheckpoint` files) is
-    rewritten: a checkpoint of the averaged weights, written by
-    ``trainer.save_checkpoint`` with the averaged weights swapped in for the call (weights only; the training
-    weights are restored at once). It equals ``average_checkpoints`` of the checkpoints saved at the same
-    steps, without keeping them. The running mean and its count travel in the run's own checkpoints, so a
-    resumed run continues the same average (in its own folder too, if it has a new one); a new run beside another run's file writes ``filename-v1.ckpt``.
+    rewritten: a checkpoint of the averaged weights, written by ``trainer.save_checkpoint`` with the averaged
+    weights swapped in for the call (weights only; the training weights are restored at once). It equals
+    ``average_checkpoints`` of the checkpoints saved at the same steps, without keeping them. The running mean and
+    its count travel in the run's own checkpoints, so a resumed run continues the same average (in its own folder
+    too, if it has a new one); a new run beside another run's file writes ``filename-v1.ckpt``.
     Single-device and DDP runs only: under a sharded strategy rank 0 does not hold the whole state dict;
     average the saved (consolidated) checkpoints with ``gvr average`` instead.
     """
@@ -136,8 +136,8 @@ class CheckpointAverage(Callback):
         states = checkpoint.get("callbacks", {})
         if self.state_key in states:
             return
-        old = [key for key in states if key.startswith(type(self).__qualname__ + "{'dirpath'")
-               and key.endswith(f"'filename': {self.filename!r}, 'every_n_train_steps': {self.every_n_train_steps}}}")]
+        head, rest = self.state_key.split("{", 1)  # the old key is this one with the folder put first
+        old = [key for key in states if key.startswith(head + "{'dirpath'") and key.endswith(", " + rest)]
         if len(old) == 1:
             states[self.state_key] = states[old[0]]
 
